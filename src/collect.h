@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * One collection: walk the cgroup v2 tree, read the BPF counters of every cgroup at once, and
+ * turn them into per-cgroup hierarchical usage with rates against the previous generation.
+ */
+#ifndef __TALLY_COLLECT_H
+#define __TALLY_COLLECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cpu.h"
+#include "discovery.h"
+
+struct collector;
+
+/* What one cgroup used, as of the latest collection. */
+struct cg_usage {
+	const struct cg_node *node;
+	uint64_t ts_ns;         /* CLOCK_MONOTONIC of the sample */
+	uint64_t cpu_ns;        /* cumulative CPU time, descendants included (CRI usage_core_nano_seconds) */
+	uint64_t switches;      /* context switches since tally started counting */
+	bool has_rate;          /* false on a cgroup's first sample or after a reset */
+	uint64_t nano_cores;    /* CPU used over the last interval (CRI usage_nano_cores) */
+};
+
+/*
+ * cgroot: the cgroup2 mount. On its first collection the collector seeds every existing
+ * cgroup's cumulative CPU from the kernel's cpu.stat once (the BPF counters only see time
+ * after load); cgroups born later are counted by BPF alone. NULL and errno on failure.
+ */
+struct collector *collector__new(const char *cgroot, const struct cpu_opts *opts);
+void collector__free(struct collector *c); /* accepts NULL */
+
+/* Take a new generation. 0 or -errno. */
+int collector__collect(struct collector *c);
+
+/* The latest generation: n cgroups in tree order (parents first). */
+size_t collector__count(const struct collector *c);
+void collector__usage(const struct collector *c, size_t i, struct cg_usage *out);
+const struct cg_node *collector__node(const struct collector *c, size_t i);
+/* Index of a cgroup id in the latest generation, or -1. */
+int collector__find(const struct collector *c, uint64_t cgid);
+const struct cpu_sample *collector__cpu_sample(const struct collector *c);
+struct tally_cpu *collector__cpu(struct collector *c);
+
+#endif /* __TALLY_COLLECT_H */

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The CPU path, userspace side. See bpf/cpu.bpf.c for what the kernel side counts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "tally/cpu.h"
+#include "cpu.h"
+#include "cpu.skel.h"
+
+struct tally_cpu {
+	struct cpu_bpf *skel;
+	int nr_cpus;
+	uint32_t max_cgroups;
+	bool raw_tp;
+	bool batch;
+	bool removal;
+	/* read buffers, reused */
+	uint64_t *keys;
+	struct cpu_counter *vals; /* chunk * nr_cpus */
+	struct cpu_running *running;
+	uint32_t chunk;
+	/* cpu__prune: ids absent from the previous walk, sorted */
+	uint64_t *absent;
+	size_t n_absent;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int cpu__load(struct tally_cpu *c, const struct cpu_opts *opts, bool raw_tp)
+{
+	struct cpu_bpf *skel;
+	int err;
+
+	skel = cpu_bpf__open();
+	if (!skel)
+		return -errno;
+	skel->rodata->nr_cpus = c->nr_cpus;
+	skel->rodata->rollup_levels = opts->rollup_levels;
+	err = bpf_map__set_max_entries(skel->maps.cg_cpu, c->max_cgroups);
+	if (err)
+		goto fail;
+	bpf_program__set_autoload(skel->progs.handle_sched_switch, !raw_tp);
+	bpf_program__set_autoload(skel->progs.handle_sched_switch_raw, raw_tp);
+	bpf_program__set_autoload(skel->progs.handle_cgroup_rmdir, c->removal);
+	err = cpu_bpf__load(skel);
+	if (err)
+		goto fail;
+	err = cpu_bpf__attach(skel);
+	if (err)
+		goto fail;
+	c->skel = skel;
+	c->raw_tp = raw_tp;
+	return 0;
+fail:
+	cpu_bpf__destroy(skel);
+	return err < 0 ? err : -EINVAL;
+}
+
+struct tally_cpu *cpu__open(const struct cpu_opts *opts)
+{
+	static const struct cpu_opts defaults;
+	struct tally_cpu *c = NULL;
+	int err;
+
+	if (!opts)
+		opts = &defaults;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->nr_cpus = libbpf_num_possible_cpus();
+	if (c->nr_cpus <= 0) {
+		err = c->nr_cpus ? c->nr_cpus : -EINVAL;
+		goto fail;
+	}
+	if (c->nr_cpus > TALLY_CPU_MAX_CPUS) {
+		err = -E2BIG;
+		goto fail;
+	}
+	c->max_cgroups = opts->max_cgroups ? opts->max_cgroups : TALLY_CPU_DEFAULT_MAX_CGROUPS;
+	/*
+	 * Folding a removed cgroup into its parent needs bpf_map_lookup_percpu_elem (5.19,
+	 * commit 07343110b293); without it cpu__prune reconciles from the walks instead.
+	 */
+	c->removal = libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT,
+					     BPF_FUNC_map_lookup_percpu_elem, NULL) > 0;
+	err = -EINVAL;
+	if (!opts->force_raw_tp)
+		err = cpu__load(c, opts, false);
+	/* EPERM will not improve with another program type: report it as is. */
+	if (err && err != -EPERM)
+		err = cpu__load(c, opts, true);
+	if (err)
+		goto fail;
+	c->batch = !opts->force_no_batch;
+	c->chunk = c->max_cgroups < 4096 ? c->max_cgroups : 4096;
+	c->keys = calloc(c->chunk, sizeof(*c->keys));
+	c->vals = calloc((size_t)c->chunk * c->nr_cpus, sizeof(*c->vals));
+	c->running = calloc(c->nr_cpus, sizeof(*c->running));
+	if (!c->keys || !c->vals || !c->running) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	return c;
+fail:
+	cpu__free(c);
+	errno = -err;
+	return NULL;
+}
+
+void cpu__free(struct tally_cpu *c)
+{
+	if (!c)
+		return;
+	cpu_bpf__destroy(c->skel);
+	free(c->keys);
+	free(c->vals);
+	free(c->running);
+	free(c->absent);
+	free(c);
+}
+
+static int sample__reserve(struct cpu_sample *s, size_t n)
+{
+	struct cpu_entry *e;
+	size_t cap;
+
+	if (n <= s->cap)
+		return 0;
+	cap = s->cap ? s->cap : 64;
+	while (cap < n)
+		cap *= 2;
+	e = realloc(s->e, cap * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	s->e = e;
+	s->cap = cap;
+	return 0;
+}
+
+/* Sum one key's per-CPU values into the sample. */
+static int sample__add(struct cpu_sample *s, uint64_t cgid, const struct cpu_counter *percpu,
+		       int nr_cpus)
+{
+	struct cpu_entry *e;
+	int err;
+
+	err = sample__reserve(s, s->n + 1);
+	if (err)
+		return err;
+	e = &s->e[s->n++];
+	e->cgid = cgid;
+	e->time_ns = 0;
+	e->inflight_ns = 0;
+	e->switches = 0;
+	for (int i = 0; i < nr_cpus; i++) {
+		e->time_ns += percpu[i].time_ns;
+		e->switches += percpu[i].switches;
+	}
+	return 0;
+}
+
+static int read_batch(struct tally_cpu *c, struct cpu_sample *s)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int fd = bpf_map__fd(c->skel->maps.cg_cpu);
+	uint64_t token = 0;
+	bool first = true;
+	int err;
+
+	for (;;) {
+		uint32_t count = c->chunk;
+
+		err = bpf_map_lookup_batch(fd, first ? NULL : &token, &token, c->keys, c->vals,
+					   &count, &opts);
+		if (err && err != -ENOENT)
+			return err;
+		for (uint32_t i = 0; i < count; i++) {
+			int e = sample__add(s, c->keys[i], &c->vals[(size_t)i * c->nr_cpus],
+					    c->nr_cpus);
+			if (e)
+				return e;
+		}
+		if (err == -ENOENT)
+			return 0;
+		first = false;
+	}
+}
+
+/* Fallback for kernels without batch ops (5.6, commit cb4d03ab499d): one key at a time. */
+static int read_one_by_one(struct tally_cpu *c, struct cpu_sample *s)
+{
+	int fd = bpf_map__fd(c->skel->maps.cg_cpu);
+	uint64_t key, next;
+	bool first = true;
+	int err;
+
+	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		first = false;
+		key = next;
+		err = bpf_map_lookup_elem(fd, &key, c->vals);
+		if (err == -ENOENT)
+			continue; /* removed between the two calls */
+		if (err)
+			return err;
+		err = sample__add(s, key, c->vals, c->nr_cpus);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int entry__cmp(const void *a, const void *b)
+{
+	const struct cpu_entry *x = a, *y = b;
+
+	return x->cgid < y->cgid ? -1 : x->cgid > y->cgid;
+}
+
+const struct cpu_entry *cpu_sample__find(const struct cpu_sample *s, uint64_t cgid)
+{
+	struct cpu_entry key = { .cgid = cgid };
+
+	if (!s->n)
+		return NULL;
+	return bsearch(&key, s->e, s->n, sizeof(*s->e), entry__cmp);
+}
+
+int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
+{
+	uint32_t zero = 0;
+	int err;
+
+	s->n = 0;
+	if (c->batch) {
+		err = read_batch(c, s);
+		if (err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP) {
+			c->batch = false;
+			s->n = 0;
+		} else if (err) {
+			return err;
+		}
+	}
+	if (!c->batch) {
+		err = read_one_by_one(c, s);
+		if (err)
+			return err;
+	}
+	s->map_entries = s->n;
+	qsort(s->e, s->n, sizeof(*s->e), entry__cmp);
+
+	/*
+	 * Counters first, then the clock, then who is running: each CPU's in-flight part is then
+	 * exact or an underestimate (a switch between the reads moves time into the counters
+	 * read next time), never counted twice.
+	 */
+	s->ts_ns = now_ns();
+	err = bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.cpu_running), &zero, c->running);
+	if (err)
+		return err;
+	for (int i = 0; i < c->nr_cpus; i++) {
+		const struct cpu_running *r = &c->running[i];
+		struct cpu_entry *e;
+
+		if (!r->cgid || !r->since_ns || r->since_ns >= s->ts_ns)
+			continue;
+		e = (struct cpu_entry *)cpu_sample__find(s, r->cgid);
+		if (!e) {
+			struct cpu_counter zeroes = {};
+
+			err = sample__add(s, r->cgid, &zeroes, 1);
+			if (err)
+				return err;
+			qsort(s->e, s->n, sizeof(*s->e), entry__cmp);
+			e = (struct cpu_entry *)cpu_sample__find(s, r->cgid);
+		}
+		e->time_ns += s->ts_ns - r->since_ns;
+		e->inflight_ns += s->ts_ns - r->since_ns;
+	}
+	s->dropped_updates = c->skel->bss->drops.updates;
+	s->dropped_ns = c->skel->bss->drops.time_ns;
+	return 0;
+}
+
+void cpu_sample__free(struct cpu_sample *s)
+{
+	free(s->e);
+	memset(s, 0, sizeof(*s));
+}
+
+static int u64__cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int cpu__prune(struct tally_cpu *c, bool (*present)(uint64_t id, void *ctx), void *ctx)
+{
+	int fd = bpf_map__fd(c->skel->maps.cg_cpu);
+	uint64_t *absent = NULL, key, next;
+	size_t n = 0, cap = 0;
+	bool first = true;
+	int pruned = 0;
+
+	if (c->removal)
+		return 0;
+	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		first = false;
+		key = next;
+		if (present(key, ctx))
+			continue;
+		if (c->n_absent && bsearch(&key, c->absent, c->n_absent, sizeof(key), u64__cmp)) {
+			/* Absent twice: gone. Deleting while iterating is fine, next is kept. */
+			if (!bpf_map_delete_elem(fd, &key))
+				pruned++;
+			continue;
+		}
+		if (n == cap) {
+			uint64_t *p = realloc(absent, (cap ? cap * 2 : 64) * sizeof(*p));
+
+			if (!p) {
+				free(absent);
+				return -ENOMEM;
+			}
+			absent = p;
+			cap = cap ? cap * 2 : 64;
+		}
+		absent[n++] = key;
+	}
+	qsort(absent, n, sizeof(*absent), u64__cmp);
+	free(c->absent);
+	c->absent = absent;
+	c->n_absent = n;
+	return pruned;
+}
+
+const char *cpu__switch_hook(const struct tally_cpu *c)
+{
+	return c->raw_tp ? "raw_tp" : "tp_btf";
+}
+
+bool cpu__batch_reads(const struct tally_cpu *c)
+{
+	return c->batch;
+}
+
+bool cpu__tracks_removal(const struct tally_cpu *c)
+{
+	return c->removal;
+}
+
+uint32_t cpu__max_cgroups(const struct tally_cpu *c)
+{
+	return c->max_cgroups;
+}
+
+struct cpu_bpf *cpu__skel(struct tally_cpu *c)
+{
+	return c->skel;
+}
+
+int cpustat__parse_usage(const char *buf, uint64_t *usage_usec)
+{
+	const char *p = buf;
+
+	while (p && *p) {
+		if (!strncmp(p, "usage_usec ", 11)) {
+			char *end;
+
+			errno = 0;
+			*usage_usec = strtoull(p + 11, &end, 10);
+			if (errno || end == p + 11)
+				return -EINVAL;
+			return 0;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -ENOENT;
+}
+
+int cpustat__read_usage(int dirfd, uint64_t *usage_usec)
+{
+	char buf[512];
+	ssize_t len;
+	int fd;
+
+	fd = openat(dirfd, "cpu.stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, buf, sizeof(buf) - 1);
+	if (len < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return cpustat__parse_usage(buf, usage_usec);
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The CPU path, userspace side: load and attach bpf/cpu.bpf.c, read every cgroup's counters
+ * in batches, and add the in-flight time of the tasks running at read time.
+ */
+#ifndef __TALLY_CPU_USER_H
+#define __TALLY_CPU_USER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cpu_opts {
+	uint32_t max_cgroups;   /* entries of the counter map; 0: TALLY_CPU_DEFAULT_MAX_CGROUPS */
+	uint32_t rollup_levels; /* 0 (shipped): own cgroup only; >0: also ancestors, in BPF */
+	bool force_raw_tp;      /* skip tp_btf, as on a kernel without it (tests the fallback) */
+	bool force_no_batch;    /* skip batch lookups (tests the fallback) */
+};
+
+/* Own (not hierarchical) counters of one cgroup, in-flight time included. */
+struct cpu_entry {
+	uint64_t cgid;
+	uint64_t time_ns;     /* in-flight part included */
+	uint64_t inflight_ns; /* part of time_ns of tasks on a CPU at read time */
+	uint64_t switches;
+};
+
+struct cpu_sample {
+	uint64_t ts_ns;           /* CLOCK_MONOTONIC when the in-flight part was computed */
+	struct cpu_entry *e;      /* sorted by cgid */
+	size_t n, cap;
+	size_t map_entries;       /* entries in the counter map (its fill) */
+	uint64_t dropped_updates; /* updates lost because the map was full, since load */
+	uint64_t dropped_ns;      /* CPU time those updates carried */
+};
+
+struct tally_cpu;
+struct cpu_bpf;
+
+/* Open, configure, load and attach, probing tp_btf then raw_tp. NULL and errno on failure. */
+struct tally_cpu *cpu__open(const struct cpu_opts *opts);
+void cpu__free(struct tally_cpu *c); /* detaches everything; accepts NULL */
+
+/* Read every cgroup's counters into s (reused between calls). 0 or -errno. */
+int cpu__read(struct tally_cpu *c, struct cpu_sample *s);
+void cpu_sample__free(struct cpu_sample *s);
+const struct cpu_entry *cpu_sample__find(const struct cpu_sample *s, uint64_t cgid);
+
+/* What the probes chose, for logs and --verbose. */
+const char *cpu__switch_hook(const struct tally_cpu *c); /* "tp_btf" or "raw_tp" */
+bool cpu__batch_reads(const struct tally_cpu *c);
+bool cpu__tracks_removal(const struct tally_cpu *c);
+uint32_t cpu__max_cgroups(const struct tally_cpu *c);
+struct cpu_bpf *cpu__skel(struct tally_cpu *c); /* for the benchmark's bpf_stats */
+
+/*
+ * Reconciliation where the removal tracepoint is not used: drop counter entries of cgroups
+ * absent from this walk and from the previous one (two walks, so a cgroup born after a walk
+ * is never dropped). present(id) says whether the cgroup is in the current walk.
+ */
+int cpu__prune(struct tally_cpu *c, bool (*present)(uint64_t id, void *ctx), void *ctx);
+
+/* Parse "usage_usec N" out of a cgroup v2 cpu.stat buffer. 0, or -ENOENT when absent. */
+int cpustat__parse_usage(const char *buf, uint64_t *usage_usec);
+/* Read usage_usec of the cgroup directory at dirfd (cpu.stat). 0 or -errno. */
+int cpustat__read_usage(int dirfd, uint64_t *usage_usec);
+
+#endif /* __TALLY_CPU_USER_H */

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The CPU path against the kernel's own accounting: real cgroups, real burners, real BPF.
+ * Truth is each cgroup's cpu.stat usage_usec; tally must agree within 1% or 10 ms.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "collect.h"
+#include "cpu.h"
+#include "helpers.h"
+
+#define TOL_REL 0.01
+#define TOL_NS  10000000ull
+
+static void fini(void)
+{
+	th_cleanup();
+}
+
+TestSuite(cpu, .fini = fini, .timeout = 60);
+
+/* tally's hierarchical CPU of a cgroup, bracketed by two cpu.stat reads. */
+static void expect_matches_kernel(struct collector *c, const char *abs)
+{
+	uint64_t id = th_cgroup_id(abs), before, after, lo;
+	struct cg_usage u;
+	int i;
+
+	before = th_cpustat_ns(abs);
+	cr_assert_eq(collector__collect(c), 0);
+	after = th_cpustat_ns(abs);
+	i = collector__find(c, id);
+	cr_assert_geq(i, 0, "cgroup %s not found by the walk", abs);
+	collector__usage(c, i, &u);
+	lo = before > TOL_NS ? before - TOL_NS : 0;
+	/* The kernel can lag a tick behind for a running task: allow the tolerance both ways. */
+	cr_expect(u.cpu_ns + TOL_NS >= lo && (th_close(u.cpu_ns, before, TOL_REL, TOL_NS) ||
+					      th_close(u.cpu_ns, after, TOL_REL, TOL_NS)),
+		  "%s: tally %.6f s, kernel cpu.stat %.6f..%.6f s", abs, u.cpu_ns / 1e9,
+		  before / 1e9, after / 1e9);
+	cr_expect_gt(u.cpu_ns, 0, "%s: no CPU time counted", abs);
+}
+
+
+static struct collector *collector_start(const struct cpu_opts *opts)
+{
+	struct collector *c = collector__new(th_cgroot(), opts);
+
+	cr_assert_not_null(c, "failed to load BPF: %s", strerror(errno));
+	/* First generation seeds pre-existing cgroups; the test's own come later. */
+	cr_assert_eq(collector__collect(c), 0);
+	return c;
+}
+
+static void rt_burn(void *arg)
+{
+	struct sched_param sp = { .sched_priority = 50 };
+
+	/* SCHED_FIFO: no CFS task preempts it, so it stays on its CPU without switching until
+	 * RT throttling (0.95 s of every 1 s by default) or its end. */
+	if (sched_setscheduler(0, SCHED_FIFO, &sp))
+		_exit(3);
+	th_spin_ms(*(unsigned *)arg);
+}
+
+Test(cpu, inflight_burner_alone)
+{
+	struct collector *c = collector_start(NULL);
+	const char *cg = th_test_cgroup("inflight");
+	unsigned ms = 600;
+	const struct cpu_entry *e;
+	pid_t pid;
+
+	pid = th_child_start_on(cg, (int)sysconf(_SC_NPROCESSORS_ONLN) - 1, rt_burn, &ms);
+	th_sleep_ms(300);
+	expect_matches_kernel(c, cg);
+	e = cpu_sample__find(collector__cpu_sample(c), th_cgroup_id(cg));
+	cr_assert_not_null(e);
+	/* It never switched out since it started: its time is all in flight. */
+	cr_expect_gt(e->inflight_ns, 200000000ull, "in-flight %.3f s of %.3f s", e->inflight_ns / 1e9,
+		     e->time_ns / 1e9);
+	th_sleep_ms(150);
+	expect_matches_kernel(c, cg);
+	cr_assert_eq(th_child_wait(pid), 0, "burner failed (SCHED_FIFO refused?)");
+	expect_matches_kernel(c, cg);
+	e = cpu_sample__find(collector__cpu_sample(c), th_cgroup_id(cg));
+	cr_expect_eq(e->inflight_ns, 0, "exited, yet in flight");
+	collector__free(c);
+}
+
+/* Two siblings under one parent: each matches, and the parent includes both. */
+static void siblings(const struct cpu_opts *opts, const char *name)
+{
+	struct collector *c = collector_start(opts);
+	const char *parent = th_test_cgroup(name);
+	char rel[PATH_MAX];
+	const char *a, *b;
+	pid_t pa, pb;
+
+	snprintf(rel, sizeof(rel), "%s/a", parent + strlen(th_cgroot()) + 1);
+	a = th_cgroup_create(rel);
+	snprintf(rel, sizeof(rel), "%s/b", parent + strlen(th_cgroot()) + 1);
+	b = th_cgroup_create(rel);
+	pa = th_burner_start(a, -1);
+	pb = th_burner_start(b, -1);
+	th_sleep_ms(600);
+	expect_matches_kernel(c, a);
+	expect_matches_kernel(c, b);
+	expect_matches_kernel(c, parent);
+	th_child_stop(pa);
+	th_child_stop(pb);
+	expect_matches_kernel(c, a);
+	expect_matches_kernel(c, b);
+	expect_matches_kernel(c, parent);
+	collector__free(c);
+}
+
+Test(cpu, siblings_and_parent)
+{
+	siblings(NULL, "siblings");
+}
+
+/* The fallbacks give the same numbers: raw_tp instead of tp_btf, per-key reads. */
+Test(cpu, fallback_raw_tp_and_per_key_reads)
+{
+	struct cpu_opts o = { .force_raw_tp = true, .force_no_batch = true };
+
+	siblings(&o, "fallback");
+}
+
+/* A removed cgroup's entry goes away and its time stays in its parent. */
+Test(cpu, removed_cgroup_folds_into_parent)
+{
+	struct collector *c = collector_start(NULL);
+	const char *parent = th_test_cgroup("removed");
+	char rel[PATH_MAX];
+	const char *child;
+	uint64_t child_id;
+	pid_t pid;
+
+	snprintf(rel, sizeof(rel), "%s/child", parent + strlen(th_cgroot()) + 1);
+	child = th_cgroup_create(rel);
+	child_id = th_cgroup_id(child);
+	pid = th_burner_start(child, -1);
+	th_sleep_ms(400);
+	th_child_stop(pid);
+	expect_matches_kernel(c, child);
+	cr_assert_not_null(cpu_sample__find(collector__cpu_sample(c), child_id));
+	cr_assert_eq(th_cgroup_remove(child), 0);
+	expect_matches_kernel(c, parent);
+	if (cpu__tracks_removal(collector__cpu(c))) {
+		cr_expect_null(cpu_sample__find(collector__cpu_sample(c), child_id),
+			       "entry of removed cgroup %llu still in the map",
+			       (unsigned long long)child_id);
+	} else {
+		/* Reconciliation needs the id absent from two walks. */
+		cr_assert_eq(collector__collect(c), 0);
+		cr_assert_eq(collector__collect(c), 0);
+		cr_expect_null(cpu_sample__find(collector__cpu_sample(c), child_id));
+	}
+	collector__free(c);
+}
+
+static void brief_work(void *arg)
+{
+	th_spin_ms(2);
+}
+
+/* Churn: many short-lived cgroups leave no entries behind. */
+Test(cpu, churn_leaves_no_entries)
+{
+	struct collector *c = collector_start(NULL);
+	const char *top = th_test_cgroup("churn");
+	uint64_t ids[200];
+	char rel[PATH_MAX];
+
+	for (int i = 0; i < 200; i++) {
+		const char *cg;
+
+		snprintf(rel, sizeof(rel), "%s/c%d", top + strlen(th_cgroot()) + 1, i);
+		cg = th_cgroup_create(rel);
+		ids[i] = th_cgroup_id(cg);
+		th_child_wait(th_child_start(cg, brief_work, NULL));
+		cr_assert_eq(th_cgroup_remove(cg), 0);
+	}
+	cr_assert_eq(collector__collect(c), 0);
+	cr_assert_eq(collector__collect(c), 0);
+	for (int i = 0; i < 200; i++)
+		cr_expect_null(cpu_sample__find(collector__cpu_sample(c), ids[i]),
+			       "cgroup %d (%llu) left an entry", i, (unsigned long long)ids[i]);
+	expect_matches_kernel(c, top);
+	collector__free(c);
+}
+
+/* A full map says so: dropped updates are counted, never silently lost. */
+Test(cpu, full_map_counts_drops)
+{
+	struct cpu_opts o = { .max_cgroups = 1 };
+	struct collector *c = collector_start(&o);
+	const char *a = th_test_cgroup("fullmap");
+	pid_t pid;
+
+	/* The root cgroup (this process) and the burner's compete for one entry. */
+	pid = th_burner_start(a, -1);
+	th_sleep_ms(300);
+	th_child_stop(pid);
+	th_spin_ms(50);
+	cr_assert_eq(collector__collect(c), 0);
+	cr_expect_gt(collector__cpu_sample(c)->dropped_updates, 0);
+	cr_expect_gt(collector__cpu_sample(c)->dropped_ns, 0);
+	cr_expect_leq(collector__cpu_sample(c)->map_entries, 1);
+	collector__free(c);
+}
+
+/* Rates: one burner is about one core; the first sample of a new cgroup has none. */
+Test(cpu, nano_cores_of_a_burner)
+{
+	struct collector *c = collector_start(NULL);
+	const char *cg = th_test_cgroup("rate");
+	struct cg_usage u;
+	pid_t pid;
+
+	pid = th_burner_start(cg, -1);
+	th_sleep_ms(100);
+	cr_assert_eq(collector__collect(c), 0);
+	collector__usage(c, collector__find(c, th_cgroup_id(cg)), &u);
+	cr_expect_not(u.has_rate, "first sample of a cgroup has no rate");
+	th_sleep_ms(500);
+	cr_assert_eq(collector__collect(c), 0);
+	collector__usage(c, collector__find(c, th_cgroup_id(cg)), &u);
+	cr_assert(u.has_rate);
+	/* A busy loop on a 2-CPU VM: at least half a core, at most one. */
+	cr_expect(u.nano_cores > 500000000ull && u.nano_cores <= 1020000000ull,
+		  "burner used %.3f cores", u.nano_cores / 1e9);
+	th_child_stop(pid);
+	collector__free(c);
+}
+
