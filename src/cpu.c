@@ -262,7 +262,8 @@ int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
 			return err;
 	}
 	s->map_entries = s->n;
-	qsort(s->e, s->n, sizeof(*s->e), entry__cmp);
+	if (s->n)
+		qsort(s->e, s->n, sizeof(*s->e), entry__cmp);
 
 	/*
 	 * Counters first, then the clock, then who is running: each CPU's in-flight part is then
@@ -343,7 +344,8 @@ int cpu__prune(struct tally_cpu *c, bool (*present)(uint64_t id, void *ctx), voi
 		}
 		absent[n++] = key;
 	}
-	qsort(absent, n, sizeof(*absent), u64__cmp);
+	if (n)
+		qsort(absent, n, sizeof(*absent), u64__cmp);
 	free(c->absent);
 	c->absent = absent;
 	c->n_absent = n;

@@ -218,27 +218,33 @@ Test(cpu, full_map_counts_drops)
 	collector__free(c);
 }
 
-/* Rates: one burner is about one core; the first sample of a new cgroup has none. */
+/* Rates: cores over an interval agree with the kernel's; a new cgroup's first sample has none. */
 Test(cpu, nano_cores_of_a_burner)
 {
 	struct collector *c = collector_start(NULL);
 	const char *cg = th_test_cgroup("rate");
+	uint64_t k0, k1, t0, t1, kernel;
 	struct cg_usage u;
 	pid_t pid;
 
 	pid = th_burner_start(cg, -1);
 	th_sleep_ms(100);
+	k0 = th_cpustat_ns(cg);
 	cr_assert_eq(collector__collect(c), 0);
 	collector__usage(c, collector__find(c, th_cgroup_id(cg)), &u);
+	t0 = u.ts_ns;
 	cr_expect_not(u.has_rate, "first sample of a cgroup has no rate");
 	th_sleep_ms(500);
+	k1 = th_cpustat_ns(cg);
 	cr_assert_eq(collector__collect(c), 0);
 	collector__usage(c, collector__find(c, th_cgroup_id(cg)), &u);
+	t1 = u.ts_ns;
 	cr_assert(u.has_rate);
-	/* A busy loop on a 2-CPU VM: at least half a core, at most one. */
-	cr_expect(u.nano_cores > 500000000ull && u.nano_cores <= 1020000000ull,
-		  "burner used %.3f cores", u.nano_cores / 1e9);
+	kernel = (k1 - k0) * 1000000000ull / (t1 - t0);
+	/* 2 x 10 ms of tolerance on each end over 0.5 s: 0.04 cores. */
+	cr_expect(th_close(u.nano_cores, kernel, 0.02, 40000000ull),
+		  "tally %.3f cores, kernel %.3f cores", u.nano_cores / 1e9, kernel / 1e9);
+	cr_expect_gt(u.nano_cores, 0);
 	th_child_stop(pid);
 	collector__free(c);
 }
-

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The tally binary end to end: `tally stats --json` on real cgroups named as runtimes name
+ * them, parsed by an independent JSON parser (python3), and the one-line errors when root,
+ * cgroup v2 or a valid argument is missing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <criterion/criterion.h>
+
+#include "helpers.h"
+
+#define TALLY "build/tally"
+
+static void fini(void)
+{
+	th_cleanup();
+}
+
+TestSuite(stats, .fini = fini, .timeout = 60);
+
+/* Run a shell command; capture stdout (and stderr when merge); return the exit status. */
+static int run(const char *cmd, char *out, size_t len)
+{
+	size_t n = 0;
+	FILE *p;
+	int st;
+
+	p = popen(cmd, "r");
+	cr_assert_not_null(p, "popen %s", cmd);
+	while (n + 1 < len && fgets(out + n, (int)(len - n), p))
+		n += strlen(out + n);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+Test(stats, json_document_matches_kernel)
+{
+	static const char id[] = "4b1d0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
+	const char *top = th_test_cgroup("stats");
+	char rel[512], cmd[2048], out[4096];
+	unsigned long long usage, cores, cgid, before, after;
+	char runtime[64], gotid[128], path[256];
+	const char *cg;
+	int rc;
+
+	snprintf(rel, sizeof(rel), "%s/docker-%s.scope", top + strlen(th_cgroot()) + 1, id);
+	cg = th_cgroup_create(rel);
+	th_burner_start(cg, -1);
+	/* The container exists before tally starts: its CPU comes from the cpu.stat seed plus
+	 * what BPF counts over the interval. */
+	before = th_cpustat_ns(cg);
+	snprintf(cmd, sizeof(cmd),
+		 TALLY " stats --json --interval 400ms | python3 -c '"
+		       "import json,sys\n"
+		       "d = json.load(sys.stdin)\n"
+		       "assert isinstance(d[\"timestamp_ns\"], int)\n"
+		       "c = [x for x in d[\"containers\"] if x[\"cgroup_id\"] == %llu]\n"
+		       "assert len(c) == 1, d\n"
+		       "c = c[0]\n"
+		       "print(c[\"cpu\"][\"usage_core_nano_seconds\"], c[\"cpu\"][\"usage_nano_cores\"],"
+		       " c[\"cgroup_id\"], c[\"runtime\"], c[\"id\"], c[\"cgroup\"], c[\"pod\"])'",
+		 (unsigned long long)th_cgroup_id(cg));
+	rc = run(cmd, out, sizeof(out));
+	after = th_cpustat_ns(cg);
+	cr_assert_eq(rc, 0, "tally stats --json | python3 failed (%d): %s", rc, out);
+	cr_assert_eq(sscanf(out, "%llu %llu %llu %63s %127s %255s", &usage, &cores, &cgid, runtime,
+			    gotid, path),
+		     6, "unexpected output: %s", out);
+	cr_expect_str_eq(runtime, "docker");
+	cr_expect_str_eq(gotid, id);
+	cr_expect_str_eq(path, cg + strlen(th_cgroot()));
+	cr_expect(strstr(out, " None\n") != NULL, "a container outside a pod has pod null: %s", out);
+	cr_expect(usage >= before && usage <= after + 10000000ull,
+		  "usage %.3f s outside the kernel's %.3f..%.3f s", usage / 1e9, before / 1e9,
+		  after / 1e9);
+	/* One busy loop: between a quarter core (a loaded 2-CPU VM) and one core. */
+	cr_expect(cores > 250000000ull && cores <= 1050000000ull, "%.3f cores", cores / 1e9);
+}
+
+Test(stats, table_lists_containers_and_all)
+{
+	static const char id[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	const char *top = th_test_cgroup("table");
+	char rel[512], row_end[512], out[1 << 16];
+
+	snprintf(rel, sizeof(rel), "%s/cri-containerd-%s.scope", top + strlen(th_cgroot()) + 1, id);
+	th_cgroup_create(rel);
+	cr_assert_eq(run(TALLY " stats --interval 100ms", out, sizeof(out)), 0, "%s", out);
+	cr_expect(strncmp(out, "CONTAINER", 9) == 0, "header: %s", out);
+	cr_expect(strstr(out, "0123456789ab  ") != NULL, "short id missing: %s", out);
+	cr_expect(strstr(out, "containerd") != NULL);
+	/* The test's top cgroup is no container: its own row ends with its path. */
+	snprintf(row_end, sizeof(row_end), "%s\n", top + strlen(th_cgroot()));
+	cr_expect(strstr(out, row_end) == NULL, "non-container without --all: %s", out);
+	cr_assert_eq(run(TALLY " stats --all --interval 100ms", out, sizeof(out)), 0, "%s", out);
+	cr_expect(strstr(out, row_end) != NULL, "--all lists every cgroup: %s", out);
+}
+
+Test(stats, needs_root)
+{
+	char out[4096];
+	int rc;
+
+	rc = run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
+		 "--bounding-set=-all " TALLY " stats 2>&1",
+		 out, sizeof(out));
+	cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+	cr_expect(strstr(out, "root") != NULL, "says what is missing: %s", out);
+	cr_expect_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);
+	/* In JSON mode the error is JSON, on stdout. */
+	rc = run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
+		 "--bounding-set=-all " TALLY " stats --json 2>/dev/null | python3 -c '"
+		 "import json,sys; print(json.load(sys.stdin)[\"error\"])'",
+		 out, sizeof(out));
+	cr_expect_eq(rc, 0, "JSON error not parsed: %s", out);
+	cr_expect(strstr(out, "root") != NULL, "%s", out);
+}
+
+Test(stats, needs_cgroup2)
+{
+	char cmd[PATH_MAX + 128], out[4096];
+	int rc;
+
+	/* A private mount namespace without the cgroup2 mount. */
+	snprintf(cmd, sizeof(cmd), "unshare -m sh -c 'umount -l %s && " TALLY " stats' 2>&1",
+		 th_cgroot());
+	rc = run(cmd, out, sizeof(out));
+	cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+	cr_expect(strstr(out, "no cgroup v2") != NULL, "%s", out);
+	cr_expect(strstr(out, "mount -t cgroup2") != NULL, "says how to fix it: %s", out);
+}
+
+Test(stats, bad_arguments_and_help)
+{
+	char out[8192];
+
+	cr_expect_eq(run(TALLY " stats --interval abc 2>&1", out, sizeof(out)), 2);
+	cr_expect(strstr(out, "invalid interval 'abc'") != NULL, "%s", out);
+	cr_expect_eq(run(TALLY " stats --interval 0 2>&1", out, sizeof(out)), 2);
+	cr_expect_eq(run(TALLY " stats --max-cgroups 0 2>&1", out, sizeof(out)), 2);
+	cr_expect_eq(run(TALLY " stats extra 2>&1", out, sizeof(out)), 2);
+	cr_expect_eq(run(TALLY " nosuchcommand 2>&1", out, sizeof(out)), 2);
+	cr_expect(strstr(out, "unknown command") != NULL, "%s", out);
+	cr_expect_eq(run(TALLY " stats --help", out, sizeof(out)), 0);
+	cr_expect(strstr(out, "Usage: tally stats") != NULL, "%s", out);
+	cr_expect_eq(run(TALLY " --help", out, sizeof(out)), 0);
+	cr_expect(strstr(out, "stats") != NULL, "%s", out);
+	cr_expect_eq(run(TALLY " version", out, sizeof(out)), 0);
+}
