@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -118,6 +119,13 @@ static uint64_t run_pipe(const char *cg, int loops)
 	if (pid < 0)
 		die("fork", errno);
 	if (pid == 0) {
+		cpu_set_t one;
+
+		/* Both ends on one CPU: every op is two switches and no idle wake-ups, which
+		 * makes the figure far less noisy on a small VM. */
+		CPU_ZERO(&one);
+		CPU_SET(0, &one);
+		sched_setaffinity(0, sizeof(one), &one);
 		enter(cg, getpid());
 		devnull = open("/dev/null", O_WRONLY);
 		dup2(devnull, 1);
@@ -174,6 +182,8 @@ static uint64_t median(uint64_t *v, int n)
 	return v[n / 2];
 }
 
+#define REPS 11
+
 /* 2: read N cgroups' counters. */
 static void bench_reads(int n)
 {
@@ -182,7 +192,7 @@ static void bench_reads(int n)
 	struct cg_tree t = {};
 	struct cpu_totals *tot;
 	struct tally_cpu *c, *c2;
-	uint64_t t0, batch[5], perkey[5], cstat[5], rollup[5], walk;
+	uint64_t t0, batch[REPS], perkey[REPS], cstat[REPS], rollup[REPS], walk;
 	size_t first = n_made;
 	char *vals;
 	int nr_cpus = libbpf_num_possible_cpus(), fd, fd2, err;
@@ -220,7 +230,7 @@ static void bench_reads(int n)
 	if (err)
 		die("walk the cgroup tree", err);
 	tot = calloc(t.n, sizeof(*tot));
-	for (int r = 0; r < 5; r++) {
+	for (int r = 0; r < REPS; r++) {
 		t0 = clock__monotonic_ns();
 		if ((err = cpu__read(c, &s)))
 			die("batch-read the counters", err);
@@ -243,8 +253,8 @@ static void bench_reads(int n)
 		}
 		cstat[r] = clock__monotonic_ns() - t0;
 	}
-	uint64_t b = median(batch, 5), k = median(perkey, 5), st = median(cstat, 5),
-		 ru = median(rollup, 5);
+	uint64_t b = median(batch, REPS), k = median(perkey, REPS), st = median(cstat, REPS),
+		 ru = median(rollup, REPS);
 	printf("| %6d | %9.3f | %9.3f | %9.3f | %10.3f | %7.1fx | %9.3f |\n", n, b / 1e6,
 	       ru / 1e6, k / 1e6, st / 1e6, (double)st / (double)(b + ru), walk / 1e6);
 	if (s.n < (size_t)n)
@@ -261,7 +271,7 @@ static void bench_reads(int n)
 int main(int argc, char **argv)
 {
 	const char *leaf, *hook = "?";
-	uint64_t off[5], on[5];
+	uint64_t off[9], on[9];
 	struct cpu_opts own = {}, kernel = { .rollup_levels = 63 };
 	double c_own, c_kernel;
 	int stats_fd, err;
@@ -287,20 +297,22 @@ int main(int argc, char **argv)
 	c_own = per_switch_ns(&own, leaf, &hook);
 	c_kernel = per_switch_ns(&kernel, leaf, &hook);
 	close(stats_fd);
-	printf("### 1. Cost per context switch (bpf_stats, perf bench sched pipe, depth 4)\n\n");
+	printf("### 1. Cost per context switch (bpf_stats run_time_ns / run_cnt, perf bench "
+	       "sched pipe in a cgroup 4 levels deep)\n\n");
 	printf("| program | ns per switch |\n| --- | ---: |\n");
 	printf("| %s/sched_switch, own cgroup (shipped) | %.0f |\n", hook, c_own);
 	printf("| %s/sched_switch, roll-up in the kernel (5 levels) | %.0f |\n\n", hook, c_kernel);
 
-	printf("### 2. Reading the CPU counters of N cgroups (ms, median of 5)\n\n");
+	printf("### 2. Reading the CPU counters of N cgroups (ms, median of 11)\n\n");
 	printf("| N | batch read | + roll-up | per-key read | cpu.stat each | cpu.stat / "
 	       "tally | tree walk |\n");
 	printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
 	for (int n = 100; n <= 10000; n *= 10)
 		bench_reads(n);
 
-	printf("\n### 3. perf bench sched pipe -l 50000, wall time (median of 5, alternating)\n\n");
-	for (int r = 0; r < 5; r++) {
+	printf("\n### 3. perf bench sched pipe -l 50000 on one CPU, wall time (median of 9, "
+	       "alternating)\n\n");
+	for (int r = 0; r < 9; r++) {
 		struct tally_cpu *c;
 
 		off[r] = run_pipe(leaf, 50000);
@@ -310,7 +322,7 @@ int main(int argc, char **argv)
 		on[r] = run_pipe(leaf, 50000);
 		cpu__free(c);
 	}
-	uint64_t m_off = median(off, 5), m_on = median(on, 5);
+	uint64_t m_off = median(off, 9), m_on = median(on, 9);
 	printf("| without tally | with tally | slowdown |\n| ---: | ---: | ---: |\n");
 	printf("| %.3f s | %.3f s | %+.1f%% |\n", m_off / 1e9, m_on / 1e9,
 	       100.0 * ((double)m_on - (double)m_off) / (double)m_off);

@@ -128,11 +128,12 @@ static const char *short_id(const char *id, char *buf)
 	return buf;
 }
 
-static void print_cpu_json(struct jw *w, const struct cg_usage *u)
+/* ts: the sample's wall-clock time, converted once so every object carries the same one. */
+static void print_cpu_json(struct jw *w, const struct cg_usage *u, uint64_t ts)
 {
 	jw__key(w, "cpu");
 	jw__begin_object(w);
-	jw__kv_u64(w, "timestamp_ns", clock__to_realtime_ns(u->ts_ns));
+	jw__kv_u64(w, "timestamp_ns", ts);
 	jw__kv_u64(w, "usage_core_nano_seconds", u->cpu_ns);
 	if (u->has_rate)
 		jw__kv_u64(w, "usage_nano_cores", u->nano_cores);
@@ -144,6 +145,7 @@ static void print_cpu_json(struct jw *w, const struct cg_usage *u)
 
 static void print_json(const struct collector *c, const struct stats_opts *o)
 {
+	uint64_t ts = clock__to_realtime_ns(collector__cpu_sample(c)->ts_ns);
 	size_t n = collector__count(c);
 	struct cg_usage u;
 	struct jw *w;
@@ -152,7 +154,7 @@ static void print_json(const struct collector *c, const struct stats_opts *o)
 	if (!w)
 		return;
 	jw__begin_object(w);
-	jw__kv_u64(w, "timestamp_ns", clock__to_realtime_ns(collector__cpu_sample(c)->ts_ns));
+	jw__kv_u64(w, "timestamp_ns", ts);
 	jw__key(w, "containers");
 	jw__begin_array(w);
 	for (size_t i = 0; i < n; i++) {
@@ -165,7 +167,7 @@ static void print_json(const struct collector *c, const struct stats_opts *o)
 		jw__kv_string(w, "runtime", runtime__name(u.node->ident.runtime));
 		jw__kv_string(w, "cgroup", u.node->path);
 		jw__kv_u64(w, "cgroup_id", u.node->id);
-		print_cpu_json(w, &u);
+		print_cpu_json(w, &u, ts);
 		jw__end_object(w);
 	}
 	jw__end_array(w);
@@ -179,7 +181,7 @@ static void print_json(const struct collector *c, const struct stats_opts *o)
 		jw__kv_string(w, "uid", u.node->ident.pod_uid);
 		jw__kv_string(w, "cgroup", u.node->path);
 		jw__kv_u64(w, "cgroup_id", u.node->id);
-		print_cpu_json(w, &u);
+		print_cpu_json(w, &u, ts);
 		jw__key(w, "containers");
 		jw__begin_array(w);
 		for (size_t j = 0; j < n; j++) {
@@ -203,7 +205,7 @@ static void print_json(const struct collector *c, const struct stats_opts *o)
 			jw__begin_object(w);
 			jw__kv_string(w, "cgroup", u.node->path);
 			jw__kv_u64(w, "cgroup_id", u.node->id);
-			print_cpu_json(w, &u);
+			print_cpu_json(w, &u, ts);
 			jw__end_object(w);
 		}
 		jw__end_array(w);
