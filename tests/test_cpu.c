@@ -4,6 +4,9 @@
  * Truth is each cgroup's cpu.stat usage_usec; tally must agree within 1% or 10 ms.
  */
 #include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -245,6 +248,67 @@ Test(cpu, nano_cores_of_a_burner)
 	cr_expect(th_close(u.nano_cores, kernel, 0.02, 40000000ull),
 		  "tally %.3f cores, kernel %.3f cores", u.nano_cores / 1e9, kernel / 1e9);
 	cr_expect_gt(u.nano_cores, 0);
+	th_child_stop(pid);
+	collector__free(c);
+}
+
+/* voluntary + nonvoluntary context switches of a task, from /proc/<pid>/status. */
+static uint64_t task_switches(pid_t pid)
+{
+	unsigned long long v = 0, nv = 0;
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "voluntary_ctxt_switches: %llu", &v);
+		sscanf(line, "nonvoluntary_ctxt_switches: %llu", &nv);
+	}
+	fclose(f);
+	return v + nv;
+}
+
+static void sleep_then_stop(void *arg)
+{
+	struct timespec ms = { .tv_nsec = 1000000 };
+	uint64_t base = task_switches(getpid());
+
+	/* The baseline is taken by the child itself, first thing in the cgroup: it has not
+	 * switched out of it yet. A pipe write does not block, so it adds no switch. */
+	if (write(*(int *)arg, &base, sizeof(base)) != sizeof(base))
+		_exit(2);
+	for (int i = 0; i < 50; i++)
+		nanosleep(&ms, NULL);
+	raise(SIGSTOP);
+}
+
+/* Switches out of a cgroup equal the kernel's per-task switch counts of its only task. */
+Test(cpu, switches_match_the_tasks_own_counts)
+{
+	struct collector *c = collector_start(NULL);
+	const char *cg = th_test_cgroup("switches");
+	uint64_t at_start, at_stop;
+	struct cg_usage u;
+	int status;
+	pid_t pid;
+
+	int fds[2];
+
+	cr_assert_eq(pipe(fds), 0);
+	pid = th_child_start(cg, sleep_then_stop, &fds[1]);
+	cr_assert_eq(read(fds[0], &at_start, sizeof(at_start)), sizeof(at_start));
+	close(fds[0]);
+	close(fds[1]);
+	cr_assert_eq(waitpid(pid, &status, WUNTRACED), pid);
+	cr_assert(WIFSTOPPED(status));
+	at_stop = task_switches(pid);
+	cr_assert_eq(collector__collect(c), 0);
+	collector__usage(c, collector__find(c, th_cgroup_id(cg)), &u);
+	cr_expect_geq(at_stop - at_start, 50, "50 sleeps are 50 switches at least");
+	cr_expect_eq(u.switches, at_stop - at_start, "tally %llu switches, the task's own %llu",
+		     (unsigned long long)u.switches, (unsigned long long)(at_stop - at_start));
 	th_child_stop(pid);
 	collector__free(c);
 }
