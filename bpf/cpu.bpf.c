@@ -94,13 +94,44 @@ static __always_inline void on_switch(__u64 prev_cgid, __u64 next_cgid)
 	run->cgid = next_cgid;
 }
 
-/* The idle task (pid 0) is nobody's time. */
+/*
+ * A task's cgroup v2 id; 0 for the idle task (pid 0), which is nobody's time. An exiting task
+ * can switch out for the last time after its cgroup was removed (its parent's wait returns
+ * first): the removal handler already folded that cgroup into its parent, so charge the
+ * nearest ancestor still online instead of creating an entry nobody will delete.
+ */
+static __always_inline __u64 task_cgid(struct task_struct *t)
+{
+	struct cgroup *cg;
+
+	if (!t->pid)
+		return 0;
+	cg = t->cgroups->dfl_cgrp;
+	for (int i = 0; i < 8 && cg && !(cg->self.flags & CSS_ONLINE) && cg->self.parent; i++)
+		cg = cg->self.parent->cgroup;
+	return cg ? cg->kn->id : 0;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	on_switch(prev->pid ? prev->cgroups->dfl_cgrp->kn->id : 0,
-		  next->pid ? next->cgroups->dfl_cgrp->kn->id : 0);
+	on_switch(task_cgid(prev), task_cgid(next));
 	return 0;
+}
+
+/* task_cgid with probe reads, for raw_tp where task pointers are plain numbers. */
+static __always_inline __u64 task_cgid_probed(struct task_struct *t)
+{
+	struct cgroup *cg;
+
+	if (!BPF_CORE_READ(t, pid))
+		return 0;
+	cg = BPF_CORE_READ(t, cgroups, dfl_cgrp);
+	for (int i = 0; i < 8 && cg && !(BPF_CORE_READ(cg, self.flags) & CSS_ONLINE) &&
+			BPF_CORE_READ(cg, self.parent);
+	     i++)
+		cg = BPF_CORE_READ(cg, self.parent, cgroup);
+	return cg ? BPF_CORE_READ(cg, kn, id) : 0;
 }
 
 /* Fallback for kernels without BTF-typed tracepoints (tp_btf needs 5.5, commit ac4414b5ca47). */
@@ -108,8 +139,7 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(handle_sched_switch_raw, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	on_switch(BPF_CORE_READ(prev, pid) ? bpf_get_current_cgroup_id() : 0,
-		  BPF_CORE_READ(next, pid) ? BPF_CORE_READ(next, cgroups, dfl_cgrp, kn, id) : 0);
+	on_switch(task_cgid_probed(prev), task_cgid_probed(next));
 	return 0;
 }
 

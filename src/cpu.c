@@ -26,7 +26,7 @@ struct tally_cpu {
 	/* read buffers, reused */
 	uint64_t *keys;
 	struct cpu_counter *vals; /* chunk * nr_cpus */
-	struct cpu_running *running;
+	struct cpu_running *running, *running_before;
 	uint32_t chunk;
 	/* cpu__prune: ids absent from the previous walk, sorted */
 	uint64_t *absent;
@@ -112,7 +112,8 @@ struct tally_cpu *cpu__open(const struct cpu_opts *opts)
 	c->keys = calloc(c->chunk, sizeof(*c->keys));
 	c->vals = calloc((size_t)c->chunk * c->nr_cpus, sizeof(*c->vals));
 	c->running = calloc(c->nr_cpus, sizeof(*c->running));
-	if (!c->keys || !c->vals || !c->running) {
+	c->running_before = calloc(c->nr_cpus, sizeof(*c->running_before));
+	if (!c->keys || !c->vals || !c->running || !c->running_before) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -131,6 +132,7 @@ void cpu__free(struct tally_cpu *c)
 	free(c->keys);
 	free(c->vals);
 	free(c->running);
+	free(c->running_before);
 	free(c->absent);
 	free(c);
 }
@@ -241,9 +243,8 @@ const struct cpu_entry *cpu_sample__find(const struct cpu_sample *s, uint64_t cg
 	return bsearch(&key, s->e, s->n, sizeof(*s->e), entry__cmp);
 }
 
-int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
+static int read_counters(struct tally_cpu *c, struct cpu_sample *s)
 {
-	uint32_t zero = 0;
 	int err;
 
 	s->n = 0;
@@ -261,19 +262,52 @@ int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
 		if (err)
 			return err;
 	}
-	s->map_entries = s->n;
-	if (s->n)
-		qsort(s->e, s->n, sizeof(*s->e), entry__cmp);
+	return 0;
+}
+
+/* A task that was on a CPU before the counter read switched out during it. */
+static bool running__moved(const struct cpu_running *before, const struct cpu_running *after,
+			   int nr_cpus)
+{
+	for (int i = 0; i < nr_cpus; i++)
+		if (before[i].cgid && before[i].since_ns != after[i].since_ns)
+			return true;
+	return false;
+}
+
+/* Attempts at a read during which no running task switched out; see cpu__read. */
+#define CPU_READ_ATTEMPTS 8
+
+int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
+{
+	int fd_running = bpf_map__fd(c->skel->maps.cpu_running);
+	uint32_t zero = 0;
+	int err;
 
 	/*
 	 * Counters first, then the clock, then who is running: each CPU's in-flight part is then
-	 * exact or an underestimate (a switch between the reads moves time into the counters
-	 * read next time), never counted twice.
+	 * exact or an underestimate, never counted twice. It is an underestimate when a task
+	 * that was running switched out during the counter read (its time may land in the
+	 * counters after they were read), and that can be a long stretch for a task that ran
+	 * alone: so compare who was running before and after, and read again if one moved.
 	 */
-	s->ts_ns = now_ns();
-	err = bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.cpu_running), &zero, c->running);
-	if (err)
-		return err;
+	for (int attempt = 0; attempt < CPU_READ_ATTEMPTS; attempt++) {
+		err = bpf_map_lookup_elem(fd_running, &zero, c->running_before);
+		if (err)
+			return err;
+		err = read_counters(c, s);
+		if (err)
+			return err;
+		s->ts_ns = now_ns();
+		err = bpf_map_lookup_elem(fd_running, &zero, c->running);
+		if (err)
+			return err;
+		if (!running__moved(c->running_before, c->running, c->nr_cpus))
+			break;
+	}
+	s->map_entries = s->n;
+	if (s->n)
+		qsort(s->e, s->n, sizeof(*s->e), entry__cmp);
 	for (int i = 0; i < c->nr_cpus; i++) {
 		const struct cpu_running *r = &c->running[i];
 		struct cpu_entry *e;

@@ -114,7 +114,29 @@ int th_cgroup_remove(const char *abs)
 	return rmdir(abs) ? -errno : 0;
 }
 
-static pid_t start_child(const char *abs, int cpu, void (*fn)(void *), void *arg)
+/* Poll /proc/<pid>/stat until the task sleeps (blocked on its start pipe). */
+static void wait_sleeping(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 5000; i++) {
+		FILE *f = fopen(path, "r");
+		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+		if (f)
+			fclose(f);
+		buf[n] = '\0';
+		p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && p[2] == 'S')
+			return;
+		th_sleep_ms(1);
+	}
+	cr_assert_fail("child %d never blocked", (int)pid);
+}
+
+static pid_t start_child_hooked(const char *abs, int cpu, void (*fn)(void *), void *arg,
+				void (*hook)(pid_t, void *), void *ctx)
 {
 	int go[2];
 	pid_t pid;
@@ -145,10 +167,25 @@ static pid_t start_child(const char *abs, int cpu, void (*fn)(void *), void *arg
 	close(go[0]);
 	cr_assert_lt(n_children, MAX_TRACKED);
 	children[n_children++] = pid;
+	if (hook)
+		wait_sleeping(pid);
 	cr_assert_eq(th_cgroup_enter(abs, pid), 0, "enter %s", abs);
+	if (hook)
+		hook(pid, ctx);
 	cr_assert_eq(write(go[1], "x", 1), 1);
 	close(go[1]);
 	return pid;
+}
+
+static pid_t start_child(const char *abs, int cpu, void (*fn)(void *), void *arg)
+{
+	return start_child_hooked(abs, cpu, fn, arg, NULL, NULL);
+}
+
+pid_t th_child_start_hooked(const char *abs, void (*fn)(void *), void *arg,
+			    void (*hook)(pid_t, void *), void *ctx)
+{
+	return start_child_hooked(abs, -1, fn, arg, hook, ctx);
 }
 
 pid_t th_burner_start(const char *abs, int cpu)

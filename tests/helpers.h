@@ -37,6 +37,12 @@ pid_t th_burner_start(const char *abs, int cpu);
 pid_t th_child_start(const char *abs, void (*fn)(void *), void *arg);
 /* Same, pinned to one CPU (cpu < 0: not pinned). */
 pid_t th_child_start_on(const char *abs, int cpu, void (*fn)(void *), void *arg);
+/*
+ * Same, but the child is blocked (before any work) both when it is moved into the cgroup and
+ * when hook(pid, ctx) runs, just after the move: a point where its state is exactly known.
+ */
+pid_t th_child_start_hooked(const char *abs, void (*fn)(void *), void *arg,
+			    void (*hook)(pid_t, void *), void *ctx);
 /* SIGKILL and reap one child started by the helpers. */
 void th_child_stop(pid_t pid);
 /* Wait for a child to exit by itself; returns its wait status. */
