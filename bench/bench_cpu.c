@@ -197,7 +197,6 @@ static void bench_reads(int n)
 	char *vals;
 	int nr_cpus = libbpf_num_possible_cpus(), fd, fd2, err;
 
-	o.force_no_batch = false;
 	c = cpu__open(&o);
 	o.force_no_batch = true;
 	c2 = cpu__open(&o);

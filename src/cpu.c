@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -15,6 +14,7 @@
 #include "tally/cpu.h"
 #include "cpu.h"
 #include "cpu.skel.h"
+#include "util.h"
 
 struct tally_cpu {
 	struct cpu_bpf *skel;
@@ -32,15 +32,6 @@ struct tally_cpu {
 	uint64_t *absent;
 	size_t n_absent;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static int cpu__load(struct tally_cpu *c, const struct cpu_opts *opts, bool raw_tp)
 {
@@ -234,6 +225,23 @@ static int entry__cmp(const void *a, const void *b)
 	return x->cgid < y->cgid ? -1 : x->cgid > y->cgid;
 }
 
+/* Sum adjacent entries of one cgroup (sorted sample) into one. */
+static void sample__merge_equal(struct cpu_sample *s)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (out && s->e[out - 1].cgid == s->e[i].cgid) {
+			s->e[out - 1].time_ns += s->e[i].time_ns;
+			s->e[out - 1].inflight_ns += s->e[i].inflight_ns;
+			s->e[out - 1].switches += s->e[i].switches;
+		} else {
+			s->e[out++] = s->e[i];
+		}
+	}
+	s->n = out;
+}
+
 const struct cpu_entry *cpu_sample__find(const struct cpu_sample *s, uint64_t cgid)
 {
 	struct cpu_entry key = { .cgid = cgid };
@@ -285,11 +293,11 @@ int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
 	int err;
 
 	/*
-	 * Counters first, then the clock, then who is running: each CPU's in-flight part is then
-	 * exact or an underestimate, never counted twice. It is an underestimate when a task
-	 * that was running switched out during the counter read (its time may land in the
-	 * counters after they were read), and that can be a long stretch for a task that ran
-	 * alone: so compare who was running before and after, and read again if one moved.
+	 * Who is running, the counters, the clock, who is running again: each CPU's in-flight
+	 * part is then exact or an underestimate, never counted twice. It is an underestimate
+	 * when a task that was running switched out during the counter read (its time may land
+	 * in the counters after they were read), and that can be a long stretch for a task that
+	 * ran alone: so read again if one moved.
 	 */
 	for (int attempt = 0; attempt < CPU_READ_ATTEMPTS; attempt++) {
 		err = bpf_map_lookup_elem(fd_running, &zero, c->running_before);
@@ -298,7 +306,8 @@ int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
 		err = read_counters(c, s);
 		if (err)
 			return err;
-		s->ts_ns = now_ns();
+		/* bpf_ktime_get_ns() is CLOCK_MONOTONIC too. */
+		s->ts_ns = clock__monotonic_ns();
 		err = bpf_map_lookup_elem(fd_running, &zero, c->running);
 		if (err)
 			return err;
@@ -306,27 +315,21 @@ int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
 			break;
 	}
 	s->map_entries = s->n;
-	if (s->n)
-		qsort(s->e, s->n, sizeof(*s->e), entry__cmp);
+	/* In-flight time as extra entries, then one sort and a merge of equal ids. */
 	for (int i = 0; i < c->nr_cpus; i++) {
 		const struct cpu_running *r = &c->running[i];
-		struct cpu_entry *e;
+		struct cpu_counter zeroes = {};
 
 		if (!r->cgid || !r->since_ns || r->since_ns >= s->ts_ns)
 			continue;
-		e = (struct cpu_entry *)cpu_sample__find(s, r->cgid);
-		if (!e) {
-			struct cpu_counter zeroes = {};
-
-			err = sample__add(s, r->cgid, &zeroes, 1);
-			if (err)
-				return err;
-			qsort(s->e, s->n, sizeof(*s->e), entry__cmp);
-			e = (struct cpu_entry *)cpu_sample__find(s, r->cgid);
-		}
-		e->time_ns += s->ts_ns - r->since_ns;
-		e->inflight_ns += s->ts_ns - r->since_ns;
+		err = sample__add(s, r->cgid, &zeroes, 1);
+		if (err)
+			return err;
+		s->e[s->n - 1].time_ns = s->e[s->n - 1].inflight_ns = s->ts_ns - r->since_ns;
 	}
+	if (s->n)
+		qsort(s->e, s->n, sizeof(*s->e), entry__cmp);
+	sample__merge_equal(s);
 	s->dropped_updates = c->skel->bss->drops.updates;
 	s->dropped_ns = c->skel->bss->drops.time_ns;
 	return 0;

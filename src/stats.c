@@ -143,6 +143,14 @@ static void print_cpu_json(struct jw *w, const struct cg_usage *u, uint64_t ts)
 	jw__end_object(w);
 }
 
+/* What every cgroup object carries: its path, its id and its CPU. */
+static void print_cgroup_json(struct jw *w, const struct cg_usage *u, uint64_t ts)
+{
+	jw__kv_string(w, "cgroup", u->node->path);
+	jw__kv_u64(w, "cgroup_id", u->node->id);
+	print_cpu_json(w, u, ts);
+}
+
 static void print_json(const struct collector *c, const struct stats_opts *o)
 {
 	uint64_t ts = clock__to_realtime_ns(collector__cpu_sample(c)->ts_ns);
@@ -165,9 +173,7 @@ static void print_json(const struct collector *c, const struct stats_opts *o)
 		jw__kv_string(w, "id", u.node->ident.id);
 		jw__kv_string(w, "pod", u.node->ident.pod_uid[0] ? u.node->ident.pod_uid : NULL);
 		jw__kv_string(w, "runtime", runtime__name(u.node->ident.runtime));
-		jw__kv_string(w, "cgroup", u.node->path);
-		jw__kv_u64(w, "cgroup_id", u.node->id);
-		print_cpu_json(w, &u, ts);
+		print_cgroup_json(w, &u, ts);
 		jw__end_object(w);
 	}
 	jw__end_array(w);
@@ -179,9 +185,7 @@ static void print_json(const struct collector *c, const struct stats_opts *o)
 			continue;
 		jw__begin_object(w);
 		jw__kv_string(w, "uid", u.node->ident.pod_uid);
-		jw__kv_string(w, "cgroup", u.node->path);
-		jw__kv_u64(w, "cgroup_id", u.node->id);
-		print_cpu_json(w, &u, ts);
+		print_cgroup_json(w, &u, ts);
 		jw__key(w, "containers");
 		jw__begin_array(w);
 		for (size_t j = 0; j < n; j++) {
@@ -203,9 +207,7 @@ static void print_json(const struct collector *c, const struct stats_opts *o)
 			if (u.node->ident.kind != CG_OTHER)
 				continue;
 			jw__begin_object(w);
-			jw__kv_string(w, "cgroup", u.node->path);
-			jw__kv_u64(w, "cgroup_id", u.node->id);
-			print_cpu_json(w, &u, ts);
+			print_cgroup_json(w, &u, ts);
 			jw__end_object(w);
 		}
 		jw__end_array(w);
