@@ -28,9 +28,9 @@ DEPS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libnl-3-dev libnl-ro
 	libcriterion-dev pkg-config make gcc libc6-dev iproute2 util-linux linux-perf coreutils python3
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
-CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -g $(WARN) -Iinclude -Isrc -I$(BUILD) -MMD -MP \
+CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -pthread -g $(WARN) -Iinclude -Isrc -I$(BUILD) -MMD -MP \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lnl-route-3 -lnl-3)
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lnl-route-3 -lnl-3) -pthread
 OPT ?= -O2
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
