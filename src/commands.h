@@ -4,6 +4,7 @@
 
 /* One file per subcommand; each parses its own options and returns the exit status. */
 int cmd_stats(int argc, char **argv);
+int cmd_du(int argc, char **argv);
 
 #define TALLY_VERSION "0.1.0"
 

@@ -15,7 +15,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/fanotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -95,6 +97,10 @@ struct disk {
 	size_t pend_cap, pend_n;
 	uint64_t last_ns;
 	struct disk_stats st;
+	pthread_t reconciler;
+	bool reconciling, stopping;
+	pthread_cond_t stop;
+	uint64_t period_ns;
 	void (*hook)(uint64_t, void *);
 	void *hook_ctx;
 	char *evbuf;
@@ -850,6 +856,14 @@ struct disk *disk__new(const struct disk_opts *opts)
 	d->mode = opts ? opts->mark_mode : DISK_MARK_FILESYSTEM;
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->walked, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&d->stop, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	d->evbuf = malloc(EVBUF_SIZE);
 	d->fan_fd =
 	    fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC | FAN_NONBLOCK,
@@ -868,6 +882,13 @@ void disk__free(struct disk *d)
 {
 	if (!d)
 		return;
+	if (d->reconciling) {
+		pthread_mutex_lock(&d->mu);
+		d->stopping = true;
+		pthread_cond_broadcast(&d->stop);
+		pthread_mutex_unlock(&d->mu);
+		pthread_join(d->reconciler, NULL);
+	}
 	while (d->trees)
 		tree_free(d, d->trees);
 	if (d->fan_fd >= 0)
@@ -876,6 +897,7 @@ void disk__free(struct disk *d)
 	free(d->pend);
 	free(d->evbuf);
 	pthread_cond_destroy(&d->walked);
+	pthread_cond_destroy(&d->stop);
 	pthread_mutex_destroy(&d->mu);
 	free(d);
 }
@@ -1038,6 +1060,16 @@ static int rebuild(struct disk *d, struct disk_tree *t, int64_t *dbytes, int64_t
 	return err;
 }
 
+int disk__read(struct disk *d)
+{
+	int n;
+
+	pthread_mutex_lock(&d->mu);
+	n = read_events(d);
+	pthread_mutex_unlock(&d->mu);
+	return n;
+}
+
 int disk__process(struct disk *d)
 {
 	int n, err;
@@ -1108,6 +1140,68 @@ int disk__reconcile(struct disk *d, struct disk_tree *t, int64_t *drift_bytes,
 	if (drift_inodes)
 		*drift_inodes = di;
 	return err;
+}
+
+#define IOPRIO_CLASS_IDLE  3
+#define IOPRIO_CLASS_SHIFT 13
+#define IOPRIO_WHO_PROCESS 1
+
+static void *reconciler_main(void *arg)
+{
+	struct disk *d = arg;
+	struct timespec next;
+
+	/* Per thread: a walk must not compete with the containers' own I/O and CPU. */
+	syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT);
+	setpriority(PRIO_PROCESS, syscall(SYS_gettid), 19);
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	pthread_mutex_lock(&d->mu);
+	while (!d->stopping) {
+		struct disk_tree **v;
+		size_t n = 0, i = 0;
+
+		next.tv_sec += d->period_ns / NSEC_PER_SEC;
+		next.tv_nsec += d->period_ns % NSEC_PER_SEC;
+		if (next.tv_nsec >= (long)NSEC_PER_SEC) {
+			next.tv_sec++;
+			next.tv_nsec -= NSEC_PER_SEC;
+		}
+		while (!d->stopping && pthread_cond_timedwait(&d->stop, &d->mu, &next) != ETIMEDOUT)
+			;
+		if (d->stopping)
+			break;
+		for (struct disk_tree *t = d->trees; t; t = t->next)
+			n++;
+		v = calloc(n ? n : 1, sizeof(*v));
+		for (struct disk_tree *t = d->trees; v && t; t = t->next)
+			if (t->ix) {
+				t->refs++;
+				v[i++] = t;
+			}
+		pthread_mutex_unlock(&d->mu);
+		for (size_t k = 0; k < i; k++) {
+			disk__reconcile(d, v[k], NULL, NULL);
+			disk__untrack(d, v[k]);
+		}
+		free(v);
+		pthread_mutex_lock(&d->mu);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+int disk__start_reconciler(struct disk *d, uint64_t period_ns)
+{
+	int err;
+
+	if (d->reconciling || !period_ns)
+		return -EINVAL;
+	d->period_ns = period_ns;
+	err = pthread_create(&d->reconciler, NULL, reconciler_main, d);
+	if (err)
+		return -err;
+	d->reconciling = true;
+	return 0;
 }
 
 void disk__stats(struct disk *d, struct disk_stats *out)

@@ -77,6 +77,13 @@ struct disk_tree *disk__track(struct disk *d, const char *path);
 void disk__untrack(struct disk *d, struct disk_tree *t);
 
 /*
+ * Read every queued event into the pending set (coalescing by name) without applying them:
+ * a loop calls this when the fd is readable, so the kernel queue never fills, and applies at
+ * its tick. Returns the number of events read, or -errno.
+ */
+int disk__read(struct disk *d);
+
+/*
  * Read every queued event and apply them: coalesced re-stats of the changed names, scans of
  * directories that appeared, rescans of every tree after an overflow. Returns the number of
  * events read, or -errno.
@@ -95,6 +102,13 @@ const char *disk__tree_path(const struct disk_tree *t);
  */
 int disk__reconcile(struct disk *d, struct disk_tree *t, int64_t *drift_bytes,
 		    int64_t *drift_inodes);
+
+/*
+ * Reconcile every tree every period_ns, from a thread of its own at idle I/O priority and
+ * nice 19, so the walks stay off the event path. Drift shows in disk__stats(). 0 or -errno;
+ * the thread stops in disk__free().
+ */
+int disk__start_reconciler(struct disk *d, uint64_t period_ns);
 
 void disk__stats(struct disk *d, struct disk_stats *out);
 

@@ -15,6 +15,7 @@ static const struct cmd {
 	const char *summary;
 } cmds[] = {
 	{ "stats", cmd_stats, "print per-container CPU usage of this node" },
+	{ "du", cmd_du, "print (and with --watch, follow) the disk usage of directories" },
 	{ "version", cmd_version, "print tally's version" },
 	{ "help", cmd_help, "print this help" },
 };
