@@ -2,11 +2,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "collect.h"
+#include "layer.h"
 #include "model.h"
 #include "rate.h"
 #include "util.h"
@@ -15,14 +17,28 @@ struct generation {
 	struct cg_tree tree;
 	struct cpu_sample cpu;
 	struct cpu_totals *totals; /* per node, hierarchical, BPF only */
-	uint64_t *offset_ns;       /* per node: CPU time before BPF counted it (cpu.stat seed) */
+	uint64_t *offset_ns;	   /* per node: CPU time before BPF counted it (cpu.stat seed) */
 	bool valid;
+};
+
+/* A container's writable layer, kept while the container lives. */
+struct wlayer {
+	uint64_t cgid;
+	struct disk_tree *tree;
+	char *upperdir;
+	char why[160];
+	bool settled; /* found, or known not to exist: not looked up again */
+	struct disk_usage usage;
 };
 
 struct collector {
 	char root[PATH_MAX];
 	int rootfd;
 	struct tally_cpu *cpu;
+	struct disk *disk;
+	int disk_err;
+	struct wlayer *wl; /* sorted by cgid */
+	size_t nwl;
 	struct generation gen[2];
 	int cur; /* index of the latest generation */
 };
@@ -61,6 +77,10 @@ struct collector *collector__new(const char *cgroot, const struct cpu_opts *opts
 		err = -errno;
 		goto fail;
 	}
+	/* Without fanotify the CPU path still works; each container says why it has no layer. */
+	c->disk = disk__new(NULL);
+	if (!c->disk)
+		c->disk_err = errno;
 	return c;
 fail:
 	collector__free(c);
@@ -76,6 +96,12 @@ void collector__free(struct collector *c)
 		generation__clear(&c->gen[i]);
 		cpu_sample__free(&c->gen[i].cpu);
 	}
+	for (size_t i = 0; i < c->nwl; i++) {
+		disk__untrack(c->disk, c->wl[i].tree);
+		free(c->wl[i].upperdir);
+	}
+	free(c->wl);
+	disk__free(c->disk);
 	cpu__free(c->cpu);
 	if (c->rootfd >= 0)
 		close(c->rootfd);
@@ -104,6 +130,122 @@ static void generation__seed(struct collector *c, struct generation *g)
 static bool tree__has(uint64_t id, void *ctx)
 {
 	return cg_tree__find(ctx, id) >= 0;
+}
+
+static int cmp_wl(const void *a, const void *b)
+{
+	const struct wlayer *x = a, *y = b;
+
+	return x->cgid < y->cgid ? -1 : x->cgid > y->cgid;
+}
+
+static struct wlayer *wl_find(const struct collector *c, uint64_t cgid)
+{
+	struct wlayer key = {.cgid = cgid};
+
+	return bsearch(&key, c->wl, c->nwl, sizeof(key), cmp_wl);
+}
+
+/* Find and walk the writable layer of a container seen for the first time (or not settled). */
+static void wl_lookup(struct collector *c, const struct cg_node *n, struct wlayer *w)
+{
+	struct layer_info li = {};
+	char dir[PATH_MAX];
+	int err;
+
+	snprintf(dir, sizeof(dir), "%s%s", c->root, n->path[1] ? n->path : "");
+	err = layer__find_for_cgroup("/proc", dir, &li);
+	if (err) {
+		const char *why = layer__strerror(err, &li, w->why, sizeof(w->why));
+
+		if (why != w->why)
+			snprintf(w->why, sizeof(w->why), "%s", why);
+		/* Only "no process yet" may change: a root filesystem does not. */
+		w->settled = err != -ESRCH;
+		goto out;
+	}
+	if (!c->disk) {
+		snprintf(w->why, sizeof(w->why), "fanotify is unavailable: %s",
+			 strerror(c->disk_err));
+		w->settled = true;
+		goto out;
+	}
+	w->tree = disk__track(c->disk, li.upperdir);
+	if (!w->tree) {
+		snprintf(w->why, sizeof(w->why), "failed to walk upperdir: %s", strerror(errno));
+		goto out;
+	}
+	w->upperdir = strdup(li.upperdir);
+	if (!w->upperdir) {
+		disk__untrack(c->disk, w->tree);
+		w->tree = NULL;
+		goto out;
+	}
+	w->settled = true;
+out:
+	layer_info__free(&li);
+}
+
+/* Match the writable layers to the generation's containers: new ones found, gone ones freed. */
+static int wl_update(struct collector *c, const struct cg_tree *tree)
+{
+	struct wlayer *nw = NULL;
+	size_t n = 0, cap = 0;
+	int err;
+
+	for (size_t i = 0; i < tree->n; i++) {
+		const struct cg_node *node = &tree->nodes[i];
+		struct wlayer *old, *w;
+
+		if (node->ident.kind != CG_CONTAINER)
+			continue;
+		if (n == cap) {
+			struct wlayer *p = realloc(nw, (cap = cap ? cap * 2 : 16) * sizeof(*p));
+
+			if (!p) {
+				free(nw);
+				return -ENOMEM;
+			}
+			nw = p;
+		}
+		w = &nw[n++];
+		old = wl_find(c, node->id);
+		if (old) {
+			*w = *old;
+			old->cgid = 0; /* moved */
+			old->tree = NULL;
+			old->upperdir = NULL;
+		} else {
+			*w = (struct wlayer){.cgid = node->id};
+		}
+		if (!w->settled)
+			wl_lookup(c, node, w);
+	}
+	for (size_t i = 0; i < c->nwl; i++) {
+		disk__untrack(c->disk, c->wl[i].tree);
+		free(c->wl[i].upperdir);
+	}
+	free(c->wl);
+	qsort(nw, n, sizeof(*nw), cmp_wl);
+	c->wl = nw;
+	c->nwl = n;
+	if (!c->disk)
+		return 0;
+	err = disk__process(c->disk);
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		struct wlayer *w = &nw[i];
+
+		if (w->tree && disk__usage(c->disk, w->tree, &w->usage)) {
+			snprintf(w->why, sizeof(w->why), "upperdir '%s' was removed", w->upperdir);
+			disk__untrack(c->disk, w->tree);
+			w->tree = NULL;
+			free(w->upperdir);
+			w->upperdir = NULL;
+		}
+	}
+	return 0;
 }
 
 int collector__collect(struct collector *c)
@@ -138,9 +280,8 @@ int collector__collect(struct collector *c)
 
 		model__rollup_cpu(&g->tree, &g->cpu, t);
 		for (size_t i = 0; i < g->tree.n; i++)
-			g->offset_ns[i] = g->offset_ns[i] > t[i].time_ns ?
-						  g->offset_ns[i] - t[i].time_ns :
-						  0;
+			g->offset_ns[i] =
+			    g->offset_ns[i] > t[i].time_ns ? g->offset_ns[i] - t[i].time_ns : 0;
 	} else {
 		model__rollup_cpu(&g->tree, &g->cpu, g->totals);
 		for (size_t i = 0; i < g->tree.n; i++) {
@@ -150,6 +291,9 @@ int collector__collect(struct collector *c)
 			g->offset_ns[i] = p >= 0 ? prev->offset_ns[p] : 0;
 		}
 	}
+	err = wl_update(c, &g->tree);
+	if (err)
+		return err;
 	g->valid = true;
 	c->cur = !c->cur;
 	return 0;
@@ -175,15 +319,28 @@ void collector__usage(const struct collector *c, size_t i, struct cg_usage *out)
 	out->ts_ns = g->cpu.ts_ns;
 	out->cpu_ns = g->offset_ns[i] + g->totals[i].time_ns;
 	out->switches = g->totals[i].switches;
-	b = (struct counter_sample){ .ts_ns = g->cpu.ts_ns, .value = out->cpu_ns, .valid = true };
+	b = (struct counter_sample){.ts_ns = g->cpu.ts_ns, .value = out->cpu_ns, .valid = true};
 	p = prev->valid ? cg_tree__find(&prev->tree, out->node->id) : -1;
 	if (p >= 0)
-		a = (struct counter_sample){ .ts_ns = prev->cpu.ts_ns,
-					     .value = prev->offset_ns[p] + prev->totals[p].time_ns,
-					     .valid = true };
+		a = (struct counter_sample){.ts_ns = prev->cpu.ts_ns,
+					    .value = prev->offset_ns[p] + prev->totals[p].time_ns,
+					    .valid = true};
 	out->has_rate = !rate__per_second(&a, &b, 1, &out->nano_cores);
 	if (!out->has_rate)
 		out->nano_cores = 0;
+	out->upperdir = NULL;
+	out->layer_why = NULL;
+	out->layer = (struct disk_usage){};
+	if (out->node->ident.kind == CG_CONTAINER) {
+		const struct wlayer *w = wl_find(c, out->node->id);
+
+		if (w && w->tree) {
+			out->upperdir = w->upperdir;
+			out->layer = w->usage;
+		} else {
+			out->layer_why = w ? w->why : "not looked up";
+		}
+	}
 }
 
 const struct cg_node *collector__node(const struct collector *c, size_t i)
@@ -199,4 +356,9 @@ const struct cpu_sample *collector__cpu_sample(const struct collector *c)
 struct tally_cpu *collector__cpu(struct collector *c)
 {
 	return c->cpu;
+}
+
+struct disk *collector__disk(struct collector *c)
+{
+	return c->disk;
 }

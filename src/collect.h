@@ -11,17 +11,23 @@
 
 #include "cpu.h"
 #include "discovery.h"
+#include "disk.h"
 
 struct collector;
 
 /* What one cgroup used, as of the latest collection. */
 struct cg_usage {
 	const struct cg_node *node;
-	uint64_t ts_ns;         /* CLOCK_MONOTONIC of the sample */
-	uint64_t cpu_ns;        /* cumulative CPU time, descendants included (CRI usage_core_nano_seconds) */
-	uint64_t switches;      /* context switches since tally started counting */
-	bool has_rate;          /* false on a cgroup's first sample or after a reset */
-	uint64_t nano_cores;    /* CPU used over the last interval (CRI usage_nano_cores) */
+	uint64_t ts_ns; /* CLOCK_MONOTONIC of the sample */
+	uint64_t
+	    cpu_ns; /* cumulative CPU time, descendants included (CRI usage_core_nano_seconds) */
+	uint64_t switches;   /* context switches since tally started counting */
+	bool has_rate;	     /* false on a cgroup's first sample or after a reset */
+	uint64_t nano_cores; /* CPU used over the last interval (CRI usage_nano_cores) */
+	/* Containers only: the writable layer (CRI writable_layer), or why there is none. */
+	const char *upperdir;  /* NULL when there is no writable layer */
+	const char *layer_why; /* with upperdir NULL: the reason ("root filesystem is ext4, ...") */
+	struct disk_usage layer;
 };
 
 /*
@@ -32,7 +38,11 @@ struct cg_usage {
 struct collector *collector__new(const char *cgroot, const struct cpu_opts *opts);
 void collector__free(struct collector *c); /* accepts NULL */
 
-/* Take a new generation. 0 or -errno. */
+/*
+ * Take a new generation. A container's writable layer is found (from one of its processes'
+ * mountinfo) and walked once, when the container is first seen; later generations apply the
+ * fanotify events. 0 or -errno.
+ */
 int collector__collect(struct collector *c);
 
 /* The latest generation: n cgroups in tree order (parents first). */
@@ -43,5 +53,7 @@ const struct cg_node *collector__node(const struct collector *c, size_t i);
 int collector__find(const struct collector *c, uint64_t cgid);
 const struct cpu_sample *collector__cpu_sample(const struct collector *c);
 struct tally_cpu *collector__cpu(struct collector *c);
+/* The disk engine, or NULL when fanotify is unavailable (the reason is each layer_why). */
+struct disk *collector__disk(struct collector *c);
 
 #endif /* __TALLY_COLLECT_H */

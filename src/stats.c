@@ -26,32 +26,37 @@ struct stats_opts {
 
 static void stats__usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: tally stats [OPTIONS]\n\n"
-		"Load tally's BPF programs, sample every cgroup twice INTERVAL apart, and print one row\n"
-		"per container (grouped under its Kubernetes pod): cumulative CPU seconds, CPU cores\n"
-		"used over the interval and context switches.\n\n"
-		"Options:\n"
-		"  -i, --interval DURATION  time between the two samples: 1s (default), 500ms, 2m, ...\n"
-		"  -j, --json               print one JSON document (CRI CpuUsage field names)\n"
-		"  -a, --all                list every cgroup v2 directory, containers or not\n"
-		"      --max-cgroups N      cgroups the BPF counter map holds (default %u)\n"
-		"  -h, --help               print this help\n\n"
-		"Cumulative CPU includes time from before tally started (seeded once from each\n"
-		"cgroup's cpu.stat); context switches are counted from when tally starts.\n"
-		"Needs root (CAP_BPF, CAP_PERFMON), a kernel with BTF, and a cgroup v2 mount.\n",
-		TALLY_CPU_DEFAULT_MAX_CGROUPS);
+	fprintf(
+	    f,
+	    "Usage: tally stats [OPTIONS]\n\n"
+	    "Load tally's BPF programs, sample every cgroup twice INTERVAL apart, and print one "
+	    "row\n"
+	    "per container (grouped under its Kubernetes pod): cumulative CPU seconds, CPU cores\n"
+	    "used over the interval, context switches, and the writable layer's usage (bytes and\n"
+	    "inodes, as du counts them, of the upperdir of the overlay that is the container's\n"
+	    "root; '-' when the root is not an overlay, with the reason in --json).\n\n"
+	    "Options:\n"
+	    "  -i, --interval DURATION  time between the two samples: 1s (default), 500ms, 2m, "
+	    "...\n"
+	    "  -j, --json               print one JSON document (CRI CpuUsage field names)\n"
+	    "  -a, --all                list every cgroup v2 directory, containers or not\n"
+	    "      --max-cgroups N      cgroups the BPF counter map holds (default %u)\n"
+	    "  -h, --help               print this help\n\n"
+	    "Cumulative CPU includes time from before tally started (seeded once from each\n"
+	    "cgroup's cpu.stat); context switches are counted from when tally starts.\n"
+	    "Needs root (CAP_BPF, CAP_PERFMON), a kernel with BTF, and a cgroup v2 mount.\n",
+	    TALLY_CPU_DEFAULT_MAX_CGROUPS);
 }
 
 static int stats__parse(int argc, char **argv, struct stats_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "interval", required_argument, NULL, 'i' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "max-cgroups", required_argument, NULL, 'M' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"all", no_argument, NULL, 'a'},
+	    {"max-cgroups", required_argument, NULL, 'M'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
 	};
 	int opt;
 
@@ -76,7 +81,8 @@ static int stats__parse(int argc, char **argv, struct stats_opts *o)
 			break;
 		case 'M':
 			if (count__parse(optarg, &o->cpu.max_cgroups)) {
-				log_err("invalid --max-cgroups '%s': expected a positive count", optarg);
+				log_err("invalid --max-cgroups '%s': expected a positive count",
+					optarg);
 				return -EINVAL;
 			}
 			break;
@@ -151,6 +157,23 @@ static void print_cgroup_json(struct jw *w, const struct cg_usage *u, uint64_t t
 	print_cpu_json(w, u, ts);
 }
 
+/* CRI ContainerStats.writable_layer, with the upper dir it measures; null and the reason. */
+static void print_layer_json(struct jw *w, const struct cg_usage *u)
+{
+	jw__key(w, "writable_layer");
+	if (!u->upperdir) {
+		jw__null(w);
+		jw__kv_string(w, "writable_layer_error", u->layer_why);
+		return;
+	}
+	jw__begin_object(w);
+	jw__kv_u64(w, "timestamp_ns", u->layer.timestamp_ns);
+	jw__kv_string(w, "upperdir", u->upperdir);
+	jw__kv_u64(w, "used_bytes", u->layer.used_bytes);
+	jw__kv_u64(w, "inodes_used", u->layer.inodes_used);
+	jw__end_object(w);
+}
+
 static void print_json(const struct collector *c, const struct stats_opts *o)
 {
 	uint64_t ts = clock__to_realtime_ns(collector__cpu_sample(c)->ts_ns);
@@ -174,6 +197,7 @@ static void print_json(const struct collector *c, const struct stats_opts *o)
 		jw__kv_string(w, "pod", u.node->ident.pod_uid[0] ? u.node->ident.pod_uid : NULL);
 		jw__kv_string(w, "runtime", runtime__name(u.node->ident.runtime));
 		print_cgroup_json(w, &u, ts);
+		print_layer_json(w, &u);
 		jw__end_object(w);
 	}
 	jw__end_array(w);
@@ -230,12 +254,16 @@ static void print_escaped(const char *s)
 
 static void print_row(const struct cg_usage *u, const char *id, const char *pod, const char *rt)
 {
-	char cores[16] = "-";
+	char cores[16] = "-", used[24] = "-", inodes[24] = "-";
 
 	if (u->has_rate)
 		snprintf(cores, sizeof(cores), "%.3f", u->nano_cores / 1e9);
-	printf("%-12s  %-36s  %-10s  %12.3f  %6s  %10llu  ", id, pod, rt, u->cpu_ns / 1e9, cores,
-	       (unsigned long long)u->switches);
+	if (u->upperdir) {
+		snprintf(used, sizeof(used), "%llu", (unsigned long long)u->layer.used_bytes);
+		snprintf(inodes, sizeof(inodes), "%llu", (unsigned long long)u->layer.inodes_used);
+	}
+	printf("%-12s  %-36s  %-10s  %12.3f  %6s  %10llu  %12s  %8s  ", id, pod, rt,
+	       u->cpu_ns / 1e9, cores, (unsigned long long)u->switches, used, inodes);
 	print_escaped(u->node->path);
 	putchar('\n');
 }
@@ -246,8 +274,8 @@ static void print_table(const struct collector *c, const struct stats_opts *o)
 	struct cg_usage u;
 	char buf[16];
 
-	printf("%-12s  %-36s  %-10s  %12s  %6s  %10s  %s\n", "CONTAINER", "POD", "RUNTIME",
-	       "CPU_SECONDS", "CORES", "SWITCHES", "CGROUP");
+	printf("%-12s  %-36s  %-10s  %12s  %6s  %10s  %12s  %8s  %s\n", "CONTAINER", "POD",
+	       "RUNTIME", "CPU_SECONDS", "CORES", "SWITCHES", "USED_BYTES", "INODES", "CGROUP");
 	/* Each pod, then its containers. */
 	for (size_t i = 0; i < n; i++) {
 		collector__usage(c, i, &u);
@@ -284,7 +312,7 @@ static void print_table(const struct collector *c, const struct stats_opts *o)
 
 static int sleep_ns(uint64_t ns)
 {
-	struct timespec ts = { .tv_sec = ns / NSEC_PER_SEC, .tv_nsec = ns % NSEC_PER_SEC };
+	struct timespec ts = {.tv_sec = ns / NSEC_PER_SEC, .tv_nsec = ns % NSEC_PER_SEC};
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts))
 		if (errno != EINTR)
