@@ -29,6 +29,8 @@ struct wlayer {
 	char why[160];
 	bool settled; /* found, or known not to exist: not looked up again */
 	struct disk_usage usage;
+	struct disk_usage image; /* the read-only layers under it, summed */
+	size_t nimage;
 };
 
 struct collector {
@@ -37,6 +39,7 @@ struct collector {
 	struct tally_cpu *cpu;
 	struct disk *disk;
 	int disk_err;
+	struct layer_cache *images;
 	struct wlayer *wl; /* sorted by cgid */
 	size_t nwl;
 	struct generation gen[2];
@@ -81,6 +84,11 @@ struct collector *collector__new(const char *cgroot, const struct cpu_opts *opts
 	c->disk = disk__new(NULL);
 	if (!c->disk)
 		c->disk_err = errno;
+	c->images = layer_cache__new();
+	if (!c->images) {
+		err = -errno;
+		goto fail;
+	}
 	return c;
 fail:
 	collector__free(c);
@@ -102,6 +110,7 @@ void collector__free(struct collector *c)
 	}
 	free(c->wl);
 	disk__free(c->disk);
+	layer_cache__free(c->images);
 	cpu__free(c->cpu);
 	if (c->rootfd >= 0)
 		close(c->rootfd);
@@ -182,6 +191,17 @@ static void wl_lookup(struct collector *c, const struct cg_node *n, struct wlaye
 		goto out;
 	}
 	w->settled = true;
+	/* Image layers never change: walked once per path, shared by every container. */
+	for (size_t i = 0; i < li.nlower; i++) {
+		struct disk_usage u;
+
+		if (li.lowerdirs[i][0] != '/' || layer_cache__usage(c->images, li.lowerdirs[i], &u))
+			continue; /* relative (docker's l/ names) or unreadable: left out */
+		w->image.used_bytes += u.used_bytes;
+		w->image.inodes_used += u.inodes_used;
+		w->image.timestamp_ns = u.timestamp_ns;
+		w->nimage++;
+	}
 out:
 	layer_info__free(&li);
 }
@@ -331,12 +351,16 @@ void collector__usage(const struct collector *c, size_t i, struct cg_usage *out)
 	out->upperdir = NULL;
 	out->layer_why = NULL;
 	out->layer = (struct disk_usage){};
+	out->image = (struct disk_usage){};
+	out->nimage = 0;
 	if (out->node->ident.kind == CG_CONTAINER) {
 		const struct wlayer *w = wl_find(c, out->node->id);
 
 		if (w && w->tree) {
 			out->upperdir = w->upperdir;
 			out->layer = w->usage;
+			out->image = w->image;
+			out->nimage = w->nimage;
 		} else {
 			out->layer_why = w ? w->why : "not looked up";
 		}

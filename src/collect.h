@@ -28,6 +28,9 @@ struct cg_usage {
 	const char *upperdir;  /* NULL when there is no writable layer */
 	const char *layer_why; /* with upperdir NULL: the reason ("root filesystem is ext4, ...") */
 	struct disk_usage layer;
+	/* The read-only (image) layers under it: du of each, summed; walked once per path. */
+	struct disk_usage image;
+	size_t nimage;
 };
 
 /*

@@ -172,6 +172,12 @@ static void print_layer_json(struct jw *w, const struct cg_usage *u)
 	jw__kv_u64(w, "used_bytes", u->layer.used_bytes);
 	jw__kv_u64(w, "inodes_used", u->layer.inodes_used);
 	jw__end_object(w);
+	jw__key(w, "image_layers");
+	jw__begin_object(w);
+	jw__kv_u64(w, "layers", u->nimage);
+	jw__kv_u64(w, "used_bytes", u->image.used_bytes);
+	jw__kv_u64(w, "inodes_used", u->image.inodes_used);
+	jw__end_object(w);
 }
 
 static void print_json(const struct collector *c, const struct stats_opts *o)
