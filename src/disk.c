@@ -251,6 +251,28 @@ static void dirs_sweep(struct disk *d, struct disk_tree *t, bool all)
 	}
 }
 
+/*
+ * Directories removed from an index leave their entry here; drop them once stale entries
+ * outnumber live ones, so churn costs amortised O(1) per directory and the table stays bounded.
+ */
+static void dirs_gc(struct disk *d)
+{
+	uint64_t live = 0;
+
+	for (struct disk_tree *t = d->trees; t; t = t->next) {
+		struct dindex_totals tot;
+
+		if (!t->ix || t->building)
+			return; /* a walk is registering directories: not now */
+		dindex__totals(t->ix, &tot);
+		live += tot.dirs;
+	}
+	if (d->dirs_n <= 2 * live + 1024)
+		return;
+	for (struct disk_tree *t = d->trees; t; t = t->next)
+		dirs_sweep(d, t, false);
+}
+
 /* --- pending re-stats --- */
 
 static uint64_t pend_hash(const struct disk_tree *t, uint64_t dir_ino, const char *name, size_t len)
@@ -544,27 +566,35 @@ static void stat_names(struct disk *d, struct disk_tree *t, struct dindex *ix, s
 		size_t j = i;
 		struct stat dst;
 		int dfd;
+		/* 1: the directory is open; 0: it is gone, and its names with it; -1: skip. */
+		int dir_state = dindex__has_dir(ix, v[i]->dir_ino) ? 1 : -1;
 
 		while (j < n && v[j]->dir_ino == v[i]->dir_ino)
 			j++;
-		dfd = open_by_handle_at(t->root_fd, v[i]->fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		dfd = dir_state < 0 ? -1
+				    : open_by_handle_at(t->root_fd, v[i]->fh,
+							O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dir_state > 0 && dfd < 0)
+			dir_state = errno == ESTALE || errno == ENOENT ? 0 : -1;
 		if (dfd >= 0 && (fstat(dfd, &dst) || dst.st_ino != v[i]->dir_ino)) {
 			close(dfd);
 			dfd = -1;
+			dir_state = 0;
 		}
 		if (dfd >= 0)
 			dindex__set_blocks(ix, dst.st_ino, dst.st_blocks);
+		else if (dir_state < 0 && dindex__has_dir(ix, v[i]->dir_ino))
+			t->rescan = true; /* could not look: walk again rather than guess */
 		for (size_t k = i; k < j; k++) {
 			struct pend *p = v[k];
 
+			p->state = -1;
+			if (!strcmp(p->name, ".") || dir_state < 0)
+				continue;
 			d->st.refreshes++;
 			p->state = 0;
-			if (!strcmp(p->name, ".")) {
-				p->state = -1;
-				continue;
-			}
 			if (dfd < 0)
-				continue; /* the directory is gone, and its names with it */
+				continue;
 			if (fstatat(dfd, p->name, &p->st, AT_SYMLINK_NOFOLLOW)) {
 				p->state = errno == ENOENT || errno == ENOTDIR ? 0 : -1;
 				continue;
@@ -1088,6 +1118,7 @@ int disk__process(struct disk *d)
 		}
 		t = next;
 	}
+	dirs_gc(d);
 	d->last_ns = clock__to_realtime_ns(clock__monotonic_ns());
 	pthread_mutex_unlock(&d->mu);
 	return err ? err : n;

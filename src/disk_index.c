@@ -216,8 +216,8 @@ struct dindex *dindex__new(uint64_t root_ino, uint64_t root_blocks)
 	root = N(ix, 0);
 	*root = (struct dnode){.ino = root_ino, .blocks = root_blocks, .bits = F_DIR};
 	hash_in(ix, 0);
-	ix->totals =
-	    (struct dindex_totals){.used_bytes = root_blocks * 512, .inodes = 1, .names = 1};
+	ix->totals = (struct dindex_totals){
+	    .used_bytes = root_blocks * 512, .inodes = 1, .names = 1, .dirs = 1};
 	return ix;
 }
 
@@ -247,6 +247,8 @@ static void node_drop(struct dindex *ix, uint32_t id, bool fix_parent)
 		ix->totals.inodes--;
 	}
 	ix->totals.names--;
+	if (n->bits & F_DIR)
+		ix->totals.dirs--;
 	if (fix_parent)
 		N(ix, n->parent)->bits--; /* the low bits count children */
 	n->bits = F_FREE;
@@ -395,6 +397,8 @@ int dindex__link(struct dindex *ix, uint64_t parent_ino, const char *name, size_
 	    .ino = ino, .blocks = blocks, .key = key, .parent = parent, .bits = is_dir ? F_DIR : 0};
 	N(ix, parent)->bits++;
 	ix->totals.names++;
+	if (is_dir)
+		ix->totals.dirs++;
 	if (same == NIL) {
 		ix->totals.used_bytes += blocks * 512;
 		ix->totals.inodes++;

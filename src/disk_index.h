@@ -22,6 +22,7 @@ struct dindex_totals {
 	uint64_t used_bytes;
 	uint64_t inodes;
 	uint64_t names; /* nodes: inodes plus extra hard links */
+	uint64_t dirs;	/* directories, the root included */
 };
 
 /* NULL and errno (ENOMEM). */
