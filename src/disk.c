@@ -29,9 +29,10 @@
 
 #define EVENT_MASK                                                                                 \
 	(FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY | FAN_ATTRIB)
-#define DIRENT_MASK (FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO)
-#define FH_MAX	    128 /* MAX_HANDLE_SZ */
-#define EVBUF_SIZE  (256 * 1024)
+#define DIRENT_MASK	 (FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO)
+#define FH_MAX		 128 /* MAX_HANDLE_SZ */
+#define EVBUF_SIZE	 (256 * 1024)
+#define FILEID_INO32_GEN 1 /* include/linux/exportfs.h: (ino32, gen) */
 
 struct fh {
 	struct file_handle h;
@@ -349,7 +350,7 @@ static struct pend *pend_take_ready(struct disk *d)
 		while (*pp) {
 			struct pend *p = *pp;
 
-			if (!p->tree->ix) {
+			if (p->tree && !p->tree->ix) {
 				pp = &p->next;
 				continue;
 			}
@@ -566,8 +567,27 @@ static void stat_names(struct disk *d, struct disk_tree *t, struct dindex *ix, s
 		size_t j = i;
 		struct stat dst;
 		int dfd;
+		int dir_state;
+
+		if (v[i]->dir_ino == 0) {
+			/* Object items: the inode named by the handle has a new size. */
+			for (; j < n && v[j]->dir_ino == 0; j++) {
+				int fd =
+				    open_by_handle_at(t->root_fd, v[j]->fh, O_PATH | O_CLOEXEC);
+
+				v[j]->state = -1;
+				d->st.refreshes++;
+				if (fd < 0)
+					continue; /* gone: its deletion comes as a name event */
+				if (!fstat(fd, &dst) && dst.st_dev == t->dev)
+					dindex__set_blocks(ix, dst.st_ino, dst.st_blocks);
+				close(fd);
+			}
+			i = j;
+			continue;
+		}
 		/* 1: the directory is open; 0: it is gone, and its names with it; -1: skip. */
-		int dir_state = dindex__has_dir(ix, v[i]->dir_ino) ? 1 : -1;
+		dir_state = dindex__has_dir(ix, v[i]->dir_ino) ? 1 : -1;
 
 		while (j < n && v[j]->dir_ino == v[i]->dir_ino)
 			j++;
@@ -628,29 +648,45 @@ static int apply_names(struct disk *d, struct disk_tree *t, struct dindex *ix, s
 	struct walk w = {0};
 	int err = 0;
 
+	size_t applied, deferred;
+
 	stat_names(d, t, ix, v, n);
-	for (size_t k = 0; k < n && !err; k++) {
-		struct pend *p = v[k];
-		bool new_dir, is_dir = S_ISDIR(p->st.st_mode);
+	/* Until every present name is in, or the ones left only make cycles (-ELOOP). */
+	do {
+		applied = deferred = 0;
+		for (size_t k = 0; k < n && !err; k++) {
+			struct pend *p = v[k];
+			bool new_dir, is_dir = S_ISDIR(p->st.st_mode);
 
-		if (p->state != 1)
-			continue;
-		if (is_dir && dindex__has_dir(ix, p->st.st_ino)) {
-			struct dirent_ref *e = dirs_find(d, fh_hash(&t->fsid, &p->child->h));
+			if (p->state != 1)
+				continue;
+			if (is_dir && dindex__has_dir(ix, p->st.st_ino)) {
+				struct dirent_ref *e =
+				    dirs_find(d, fh_hash(&t->fsid, &p->child->h));
 
-			/* Same inode number, different handle: a new directory reused it. */
-			if (!e || e->tree != t || e->ino != (uint64_t)p->st.st_ino)
-				dindex__drop_ino(ix, p->st.st_ino);
+				/* Same inode number, different handle: a new directory reused it.
+				 */
+				if (!e || e->tree != t || e->ino != (uint64_t)p->st.st_ino)
+					dindex__drop_ino(ix, p->st.st_ino);
+			}
+			err = dindex__link(ix, p->dir_ino, p->name, p->name_len, p->st.st_ino,
+					   p->st.st_blocks, is_dir, &new_dir);
+			if (err == -ELOOP) {
+				err = 0;
+				deferred++;
+				continue;
+			}
+			p->state = 2;
+			applied++;
+			if (err == -ENOENT)
+				err = 0; /* its directory is not in the tree (yet): a walk will see
+					    it */
+			else if (!err && new_dir)
+				err = walk_push(&w, &p->child->h);
 		}
-		err = dindex__link(ix, p->dir_ino, p->name, p->name_len, p->st.st_ino,
-				   p->st.st_blocks, is_dir, &new_dir);
-		if (err == -ENOENT) {
-			err = 0; /* its directory is not in the tree (yet): a walk will see it */
-			continue;
-		}
-		if (!err && new_dir)
-			err = walk_push(&w, &p->child->h);
-	}
+	} while (!err && deferred && applied);
+	if (deferred)
+		t->rescan = true; /* names that still disagree: the tree changed again meanwhile */
 	for (size_t k = 0; k < n && !err; k++)
 		if (v[k]->state == 0)
 			err = dindex__unlink(ix, v[k]->dir_ino, v[k]->name, v[k]->name_len);
@@ -682,6 +718,36 @@ static struct pend **pend_vec(struct pend *list, size_t *n)
 	return v;
 }
 
+/*
+ * Items whose event named no directory, only the inode (an attribute change, a write through a
+ * name already gone): re-stat the inode by handle and update every tree that indexes it.
+ */
+static void apply_orphans(struct disk *d, struct pend **v, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		struct pend *p = v[k];
+		__kernel_fsid_t fsid;
+		struct disk_tree *t;
+		struct stat st;
+		int fd = -1;
+
+		memcpy(&fsid, p->name, sizeof(fsid));
+		for (t = d->trees; t; t = t->next)
+			if (t->ix && same_fsid(&t->fsid, &fsid))
+				break;
+		if (t)
+			fd = open_by_handle_at(t->root_fd, p->fh, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		d->st.refreshes++;
+		if (!fstat(fd, &st))
+			for (t = d->trees; t; t = t->next)
+				if (t->ix && t->dev == st.st_dev)
+					dindex__set_blocks(t->ix, st.st_ino, st.st_blocks);
+		close(fd);
+	}
+}
+
 static int apply_pending(struct disk *d)
 {
 	struct pend *list = pend_take_ready(d), **v;
@@ -702,6 +768,13 @@ static int apply_pending(struct disk *d)
 
 		while (j < n && v[j]->tree == t)
 			j++;
+		if (!t) {
+			apply_orphans(d, v + i, j - i);
+			for (size_t k = i; k < j; k++)
+				free(v[k]);
+			i = j;
+			continue;
+		}
 		e = apply_names(d, t, t->ix, v + i, j - i);
 		if (e) {
 			t->rescan = true; /* the index may be partial: walk it again */
@@ -724,11 +797,33 @@ static int apply_pending(struct disk *d)
 
 /* --- events --- */
 
+/* Copy a record's handle out (records are packed without alignment). 0 or -EINVAL. */
+static int record_handle(const char *rec, size_t len, __kernel_fsid_t *fsid, struct fh *fh,
+			 size_t *fhsz)
+{
+	const char *h = rec + offsetof(struct fanotify_event_info_fid, handle);
+
+	if (h + sizeof(fh->h) > rec + len)
+		return -EINVAL;
+	memcpy(fsid, rec + offsetof(struct fanotify_event_info_fid, fsid), sizeof(*fsid));
+	memcpy(&fh->h, h, sizeof(fh->h));
+	*fhsz = sizeof(fh->h) + fh->h.handle_bytes;
+	if (fh->h.handle_bytes > FH_MAX || h + *fhsz > rec + len)
+		return -EINVAL;
+	memcpy(fh, h, *fhsz);
+	return 0;
+}
+
 /*
- * One info record of an event: the directory's handle and the name. The kernel packs records
- * without alignment, so every field is copied out.
+ * One directory record of an event: the directory's handle and the name; obj is the event's
+ * own FID record (the file itself), or NULL.
+ *
+ * A write or attribute change is applied to the inode its FID names, not to the name: overlay
+ * reports a write through any hard link under the first upper name it found for the inode,
+ * even after that name is gone.
  */
-static void parse_record(struct disk *d, uint32_t mask, const char *rec, size_t len)
+static void parse_record(struct disk *d, uint32_t mask, const char *rec, size_t len,
+			 const char *obj, size_t objlen)
 {
 	struct fanotify_event_info_header hdr;
 	__kernel_fsid_t fsid;
@@ -743,18 +838,23 @@ static void parse_record(struct disk *d, uint32_t mask, const char *rec, size_t 
 	    hdr.info_type != FAN_EVENT_INFO_TYPE_OLD_DFID_NAME &&
 	    hdr.info_type != FAN_EVENT_INFO_TYPE_NEW_DFID_NAME)
 		return;
+	if (record_handle(rec, len, &fsid, &fh, &fhsz))
+		return;
 	h = rec + offsetof(struct fanotify_event_info_fid, handle);
-	if (h + sizeof(fh.h) > rec + len)
-		return;
-	memcpy(&fsid, rec + offsetof(struct fanotify_event_info_fid, fsid), sizeof(fsid));
-	memcpy(&fh.h, h, sizeof(fh.h));
-	fhsz = sizeof(fh.h) + fh.h.handle_bytes;
-	if (fh.h.handle_bytes > FH_MAX || h + fhsz > rec + len)
-		return;
-	memcpy(&fh, h, fhsz);
 	e = dirs_find(d, fh_hash(&fsid, &fh.h));
 	if (!e) {
 		d->st.events_ignored++;
+		return;
+	}
+	if (!(mask & DIRENT_MASK) && obj) {
+		struct fh ofh;
+		__kernel_fsid_t ofsid;
+		size_t osz;
+
+		/* An object item: directory 0, keyed by the handle's bytes. */
+		if (!record_handle(obj, objlen, &ofsid, &ofh, &osz) &&
+		    pend_add(d, e->tree, 0, &ofh.h, (const char *)&ofh, osz))
+			e->tree->rescan = true;
 		return;
 	}
 	if (hdr.info_type != FAN_EVENT_INFO_TYPE_DFID && h + fhsz < rec + len && h[fhsz])
@@ -765,6 +865,78 @@ static void parse_record(struct disk *d, uint32_t mask, const char *rec, size_t 
 	if ((mask & DIRENT_MASK) && strcmp(name, ".") &&
 	    pend_add(d, e->tree, e->ino, &fh.h, ".", 1))
 		e->tree->rescan = true;
+}
+
+/*
+ * Can the inode of an orphan event be in t? Handles of type FILEID_INO32_GEN with 8 bytes carry
+ * the generic (ino32, gen) layout (ext4, ext2/3, xfs with 32-bit inodes), so the inode number
+ * is read off the handle and an event on a file of no tree costs no syscall. Other handles
+ * (another layout, a tree still being walked) are kept and opened at the tick.
+ */
+static bool orphan_may_be_in(const struct disk_tree *t, const struct file_handle *fh)
+{
+	uint32_t ino;
+
+	if (!t->ix || fh->handle_type != FILEID_INO32_GEN || fh->handle_bytes != 8)
+		return true;
+	memcpy(&ino, fh->f_handle, sizeof(ino));
+	return dindex__has_ino(t->ix, ino);
+}
+
+/* An event that names only its inode: kept (coalesced) if it may be in a tree. */
+static void parse_orphan(struct disk *d, const char *obj, size_t objlen)
+{
+	char key[sizeof(__kernel_fsid_t) + sizeof(struct fh)];
+	__kernel_fsid_t fsid;
+	struct disk_tree *t;
+	struct fh fh;
+	size_t sz;
+
+	if (record_handle(obj, objlen, &fsid, &fh, &sz))
+		return;
+	for (t = d->trees; t; t = t->next)
+		if (same_fsid(&t->fsid, &fsid) && orphan_may_be_in(t, &fh.h))
+			break;
+	if (!t) {
+		d->st.events_ignored++;
+		return;
+	}
+	memcpy(key, &fsid, sizeof(fsid));
+	memcpy(key + sizeof(fsid), &fh, sz);
+	if (pend_add(d, NULL, 0, &fh.h, key, sizeof(fsid) + sz))
+		for (t = d->trees; t; t = t->next)
+			t->rescan = true;
+}
+
+/* The event's own FID record first (the file itself), then its directory records. */
+static void parse_event(struct disk *d, const struct fanotify_event_metadata *m, const char *ev)
+{
+
+	const char *obj = NULL;
+	size_t objlen = 0;
+	bool has_dir = false;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t r = m->metadata_len;
+		     r + sizeof(struct fanotify_event_info_header) <= m->event_len;) {
+			struct fanotify_event_info_header hdr;
+
+			memcpy(&hdr, ev + r, sizeof(hdr));
+			if (!hdr.len || r + hdr.len > m->event_len)
+				break;
+			if (pass == 0 && hdr.info_type == FAN_EVENT_INFO_TYPE_FID) {
+				obj = ev + r;
+				objlen = hdr.len;
+			} else if (pass == 0) {
+				has_dir = true;
+			} else if (has_dir) {
+				parse_record(d, m->mask, ev + r, hdr.len, obj, objlen);
+			}
+			r += hdr.len;
+		}
+	}
+	if (!has_dir && obj)
+		parse_orphan(d, obj, objlen);
 }
 
 static int read_events(struct disk *d)
@@ -798,16 +970,7 @@ static int read_events(struct disk *d)
 					t->rescan = true;
 				continue;
 			}
-			for (size_t r = m.metadata_len;
-			     r + sizeof(struct fanotify_event_info_header) <= m.event_len;) {
-				struct fanotify_event_info_header hdr;
-
-				memcpy(&hdr, ev + r, sizeof(hdr));
-				if (!hdr.len || r + hdr.len > m.event_len)
-					break;
-				parse_record(d, m.mask, ev + r, hdr.len);
-				r += hdr.len;
-			}
+			parse_event(d, &m, ev);
 		}
 	}
 }
@@ -895,9 +1058,9 @@ struct disk *disk__new(const struct disk_opts *opts)
 		pthread_condattr_destroy(&ca);
 	}
 	d->evbuf = malloc(EVBUF_SIZE);
-	d->fan_fd =
-	    fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC | FAN_NONBLOCK,
-			  O_RDONLY | O_LARGEFILE);
+	d->fan_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_REPORT_FID |
+				      FAN_CLOEXEC | FAN_NONBLOCK,
+				  O_RDONLY | O_LARGEFILE);
 	if (!d->evbuf || d->fan_fd < 0) {
 		int err = d->evbuf ? errno : ENOMEM;
 
@@ -923,6 +1086,7 @@ void disk__free(struct disk *d)
 		tree_free(d, d->trees);
 	if (d->fan_fd >= 0)
 		close(d->fan_fd);
+	pend_free(pend_take_ready(d)); /* orphans: every tree's items went with it */
 	free(d->dirs);
 	free(d->pend);
 	free(d->evbuf);

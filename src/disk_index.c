@@ -325,12 +325,14 @@ static int subtree_drop(struct dindex *ix, uint32_t dir)
 	return 0;
 }
 
-static void set_blocks(struct dindex *ix, uint32_t first, uint64_t blocks)
+/* All names of the inode of node id get the new size (they always agree). */
+static void set_blocks(struct dindex *ix, uint32_t id, uint64_t blocks)
 {
-	uint64_t ino = N(ix, first)->ino;
+	uint64_t ino = N(ix, id)->ino;
+	uint32_t first = find_ino(ix, ino);
 
 	ix->totals.used_bytes += (blocks - N(ix, first)->blocks) * 512;
-	for (uint32_t id = first; id != NIL; id = N(ix, id)->ino_next)
+	for (id = first; id != NIL; id = N(ix, id)->ino_next)
 		if (N(ix, id)->ino == ino)
 			N(ix, id)->blocks = blocks;
 }
@@ -353,6 +355,21 @@ int dindex__link(struct dindex *ix, uint64_t parent_ino, const char *name, size_
 	*new_dir = false;
 	if (parent == NIL)
 		return -ENOENT;
+	if (is_dir) {
+		uint32_t self = find_dir(ix, ino);
+
+		/*
+		 * Re-stats come in any order: after "mv a/b b; mv a b/a", b/a may be applied while
+		 * b is still indexed under a. Linking would make a cycle; the caller applies the
+		 * other names first and tries again.
+		 */
+		for (uint32_t up = parent; self != NIL && self != 0; up = N(ix, up)->parent) {
+			if (up == self)
+				return -ELOOP;
+			if (up == 0)
+				break;
+		}
+	}
 	key = name_key(parent_ino, name, len);
 	id = find_key(ix, key);
 	if (id != NIL) {
@@ -392,6 +409,9 @@ int dindex__link(struct dindex *ix, uint64_t parent_ino, const char *name, size_
 	id = node_alloc(ix);
 	if (id == NIL)
 		return -ENOMEM;
+	/* Another name of an indexed inode: its size first, while its names still agree. */
+	if (same != NIL)
+		set_blocks(ix, same, blocks);
 	n = N(ix, id);
 	*n = (struct dnode){
 	    .ino = ino, .blocks = blocks, .key = key, .parent = parent, .bits = is_dir ? F_DIR : 0};
@@ -404,8 +424,6 @@ int dindex__link(struct dindex *ix, uint64_t parent_ino, const char *name, size_
 		ix->totals.inodes++;
 	}
 	hash_in(ix, id);
-	if (same != NIL)
-		set_blocks(ix, same, blocks);
 	*new_dir = is_dir;
 	return maybe_grow(ix);
 }
@@ -437,6 +455,11 @@ void dindex__drop_ino(struct dindex *ix, uint64_t ino)
 bool dindex__has_dir(const struct dindex *ix, uint64_t ino)
 {
 	return find_dir(ix, ino) != NIL;
+}
+
+bool dindex__has_ino(const struct dindex *ix, uint64_t ino)
+{
+	return find_ino(ix, ino) != NIL;
 }
 
 uint64_t dindex__lookup(const struct dindex *ix, uint64_t parent_ino, const char *name, size_t len)

@@ -34,7 +34,8 @@ void dindex__free(struct dindex *ix); /* accepts NULL */
  * replaces it (with its subtree); a directory already indexed under another name is moved
  * (directories have one name), keeping its subtree. *new_dir is set when the name is a
  * directory the index did not know: the caller scans it. Returns 0, -ENOENT when parent_ino is
- * not an indexed directory, -ENOMEM.
+ * not an indexed directory, -ELOOP when the directory would end up below itself (its other
+ * moves are not applied yet; nothing changed), -ENOMEM.
  */
 int dindex__link(struct dindex *ix, uint64_t parent_ino, const char *name, size_t len, uint64_t ino,
 		 uint64_t blocks, bool is_dir, bool *new_dir);
@@ -49,6 +50,7 @@ void dindex__drop_ino(struct dindex *ix, uint64_t ino);
 void dindex__set_blocks(struct dindex *ix, uint64_t ino, uint64_t blocks);
 
 bool dindex__has_dir(const struct dindex *ix, uint64_t ino);
+bool dindex__has_ino(const struct dindex *ix, uint64_t ino);
 /* The inode a name refers to, or 0. */
 uint64_t dindex__lookup(const struct dindex *ix, uint64_t parent_ino, const char *name, size_t len);
 uint64_t dindex__root_ino(const struct dindex *ix);

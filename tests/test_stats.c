@@ -4,13 +4,16 @@
  * them, parsed by an independent JSON parser (python3), and the one-line errors when root,
  * cgroup v2 or a valid argument is missing.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
+#include "disk_helpers.h"
 #include "helpers.h"
 
 #define TALLY "build/tally"
@@ -18,6 +21,7 @@
 static void fini(void)
 {
 	th_cleanup();
+	dh_cleanup();
 }
 
 TestSuite(stats, .fini = fini, .timeout = 60);
@@ -151,4 +155,98 @@ Test(stats, bad_arguments_and_help)
 	cr_expect_eq(run(TALLY " --help", out, sizeof(out)), 0);
 	cr_expect(strstr(out, "stats") != NULL, "%s", out);
 	cr_expect_eq(run(TALLY " version", out, sizeof(out)), 0);
+}
+
+struct rootfs_child {
+	const char *root; /* chroot here first (NULL: stay on the host's root) */
+	int ready;	  /* write end of a pipe: one byte once the file is written */
+};
+
+/* A container process: its root is the overlay, and it writes through it. */
+static void container_main(void *arg)
+{
+	struct rootfs_child *c = arg;
+	int fd;
+
+	if (c->root && (chroot(c->root) || chdir("/")))
+		_exit(1);
+	if (c->root) {
+		fd = open("/written-by-container", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || write(fd, c, 1) != 1 || ftruncate(fd, 300000) || fsync(fd))
+			_exit(1);
+		close(fd);
+	}
+	if (write(c->ready, "x", 1) != 1)
+		_exit(1);
+	pause();
+}
+
+static pid_t start_container(const char *cg, const char *root)
+{
+	struct rootfs_child c = {.root = root};
+	int p[2];
+	char b;
+	pid_t pid;
+
+	cr_assert_eq(pipe(p), 0);
+	c.ready = p[1];
+	pid = th_child_start(cg, container_main, &c);
+	close(p[1]);
+	cr_assert_eq(read(p[0], &b, 1), 1, "the container process failed to start");
+	close(p[0]);
+	return pid;
+}
+
+Test(stats, writable_layer_of_overlay_root_matches_du)
+{
+	static const char id1[] =
+	    "aaaa0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
+	static const char id2[] =
+	    "bbbb0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
+	const char *top = th_test_cgroup("layer") + strlen(th_cgroot()) + 1;
+	char rel[512], cmd[2048], out[8192], upper[4096], why[256];
+	unsigned long long bytes, inodes, nimage, ibytes, iinodes;
+	struct dh_overlay o;
+	const char *cg1, *cg2;
+	int rc;
+
+	dh_overlay_prepare(&o, "stats-layer");
+	dh_write(dh_path("%s/in-image", o.lower), 5000);
+	dh_overlay_mount(&o);
+	dh_write(dh_path("%s/app.log", o.merged), 70000);
+	snprintf(rel, sizeof(rel), "%s/docker-%s.scope", top, id1);
+	cg1 = th_cgroup_create(rel);
+	snprintf(rel, sizeof(rel), "%s/docker-%s.scope", top, id2);
+	cg2 = th_cgroup_create(rel);
+	start_container(cg1, o.merged);
+	start_container(cg2, NULL);
+	snprintf(cmd, sizeof(cmd),
+		 TALLY " stats --json --interval 100ms | python3 -c '"
+		       "import json,sys\n"
+		       "d = json.load(sys.stdin)\n"
+		       "c = {x[\"id\"]: x for x in d[\"containers\"]}\n"
+		       "w = c[\"%s\"][\"writable_layer\"]\n"
+		       "assert w[\"timestamp_ns\"] > 0, w\n"
+		       "i = c[\"%s\"][\"image_layers\"]\n"
+		       "print(w[\"upperdir\"], w[\"used_bytes\"], w[\"inodes_used\"],"
+		       " i[\"layers\"], i[\"used_bytes\"], i[\"inodes_used\"])\n"
+		       "assert c[\"%s\"][\"writable_layer\"] is None\n"
+		       "print(c[\"%s\"][\"writable_layer_error\"])'",
+		 id1, id1, id2, id2);
+	rc = run(cmd, out, sizeof(out));
+	cr_assert_eq(rc, 0, "tally stats --json | python3 failed (%d): %s", rc, out);
+	cr_assert_eq(sscanf(out, "%4095s %llu %llu %llu %llu %llu %255[^\n]", upper, &bytes,
+			    &inodes, &nimage, &ibytes, &iinodes, why),
+		     7, "unexpected output: %s", out);
+	cr_expect_eq(nimage, 1);
+	cr_expect_eq(ibytes, dh_du_bytes(o.lower), "image used_bytes %llu, du says %llu", ibytes,
+		     (unsigned long long)dh_du_bytes(o.lower));
+	cr_expect_eq(iinodes, dh_du_inodes(o.lower));
+	cr_expect_str_eq(upper, o.upper);
+	cr_expect_eq(bytes, dh_du_bytes(o.upper), "used_bytes %llu, du says %llu", bytes,
+		     (unsigned long long)dh_du_bytes(o.upper));
+	cr_expect_eq(inodes, dh_du_inodes(o.upper), "inodes_used %llu, du says %llu", inodes,
+		     (unsigned long long)dh_du_inodes(o.upper));
+	cr_expect(bytes >= 70000 + 4096, "the container's files are counted: %llu", bytes);
+	cr_expect(strstr(why, "not overlay") != NULL, "reason for no layer: %s", why);
 }
