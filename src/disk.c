@@ -822,6 +822,8 @@ static int record_handle(const char *rec, size_t len, __kernel_fsid_t *fsid, str
  * reports a write through any hard link under the first upper name it found for the inode,
  * even after that name is gone.
  */
+static void parse_orphan(struct disk *d, const char *obj, size_t objlen);
+
 static void parse_record(struct disk *d, uint32_t mask, const char *rec, size_t len,
 			 const char *obj, size_t objlen)
 {
@@ -842,6 +844,11 @@ static void parse_record(struct disk *d, uint32_t mask, const char *rec, size_t 
 		return;
 	h = rec + offsetof(struct fanotify_event_info_fid, handle);
 	e = dirs_find(d, fh_hash(&fsid, &fh.h));
+	if (!e && !(mask & DIRENT_MASK) && obj) {
+		/* The first name overlay saw may be in a directory already gone: go by inode. */
+		parse_orphan(d, obj, objlen);
+		return;
+	}
 	if (!e) {
 		d->st.events_ignored++;
 		return;
