@@ -244,7 +244,7 @@ static void sample__merge_equal(struct cpu_sample *s)
 
 const struct cpu_entry *cpu_sample__find(const struct cpu_sample *s, uint64_t cgid)
 {
-	struct cpu_entry key = { .cgid = cgid };
+	struct cpu_entry key = {.cgid = cgid};
 
 	if (!s->n)
 		return NULL;

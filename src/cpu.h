@@ -11,10 +11,10 @@
 #include <stdint.h>
 
 struct cpu_opts {
-	uint32_t max_cgroups;   /* entries of the counter map; 0: TALLY_CPU_DEFAULT_MAX_CGROUPS */
+	uint32_t max_cgroups;	/* entries of the counter map; 0: TALLY_CPU_DEFAULT_MAX_CGROUPS */
 	uint32_t rollup_levels; /* 0 (shipped): own cgroup only; >0: also ancestors, in BPF */
-	bool force_raw_tp;      /* skip tp_btf, as on a kernel without it (tests the fallback) */
-	bool force_no_batch;    /* skip batch lookups (tests the fallback) */
+	bool force_raw_tp;	/* skip tp_btf, as on a kernel without it (tests the fallback) */
+	bool force_no_batch;	/* skip batch lookups (tests the fallback) */
 };
 
 /* Own (not hierarchical) counters of one cgroup, in-flight time included. */
@@ -26,12 +26,12 @@ struct cpu_entry {
 };
 
 struct cpu_sample {
-	uint64_t ts_ns;           /* CLOCK_MONOTONIC when the in-flight part was computed */
-	struct cpu_entry *e;      /* sorted by cgid */
+	uint64_t ts_ns;	     /* CLOCK_MONOTONIC when the in-flight part was computed */
+	struct cpu_entry *e; /* sorted by cgid */
 	size_t n, cap;
-	size_t map_entries;       /* entries in the counter map (its fill) */
+	size_t map_entries;	  /* entries in the counter map (its fill) */
 	uint64_t dropped_updates; /* updates lost because the map was full, since load */
-	uint64_t dropped_ns;      /* CPU time those updates carried */
+	uint64_t dropped_ns;	  /* CPU time those updates carried */
 };
 
 struct tally_cpu;

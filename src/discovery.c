@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "discovery.h"
+#include "util.h"
 
 /* ---- mountinfo ------------------------------------------------------------------------- */
 
@@ -150,45 +151,14 @@ int cgroup2__find_mount(const char *mountinfo, char *out, size_t outlen)
 
 int cgroup2__find_mount_file(const char *path, char *out, size_t outlen)
 {
-	char *buf = NULL, *tmp;
-	size_t len = 0, cap = 0;
-	int fd = -1, err;
+	char *buf = NULL;
+	size_t len;
+	int err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		goto out;
-	}
-	/* /proc files report st_size 0: read until EOF, whatever the size */
-	for (;;) {
-		ssize_t r;
-
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 16384;
-			tmp = realloc(buf, cap);
-			if (!tmp) {
-				err = -ENOMEM;
-				goto out;
-			}
-			buf = tmp;
-		}
-		r = read(fd, buf + len, cap - len - 1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	buf[len] = '\0';
+	err = file__read_all(path, &buf, &len);
 	/* a NUL inside the file ends the text there, which is what a C parser would see anyway */
-	err = cgroup2__find_mount(buf, out, outlen);
-out:
-	if (fd >= 0)
-		close(fd);
+	if (!err)
+		err = cgroup2__find_mount(buf, out, outlen);
 	free(buf);
 	return err;
 }

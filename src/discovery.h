@@ -21,20 +21,22 @@ int cgroup2__find_mount(const char *mountinfo, char *out, size_t outlen);
 int cgroup2__find_mount_file(const char *path, char *out, size_t outlen);
 
 enum runtime {
-	RUNTIME_NONE = 0,  /* not a container */
-	RUNTIME_DOCKER,    /* docker-<id>.scope, /docker/<id> */
-	RUNTIME_CONTAINERD, /* cri-containerd-<id>.scope, /<namespace>/<id> (runc cgroupfs default) */
-	RUNTIME_CRIO,      /* crio-<id>.scope */
-	RUNTIME_PODMAN,    /* libpod-<id>.scope, /libpod_parent/libpod-<id> */
-	RUNTIME_KUBEPODS,  /* cgroupfs kubelet: /kubepods/.../pod<uid>/<id>, runtime unknown */
+	RUNTIME_NONE = 0,   /* not a container */
+	RUNTIME_DOCKER,	    /* docker-<id>.scope, /docker/<id> */
+	RUNTIME_CONTAINERD, /* cri-containerd-<id>.scope, /<namespace>/<id> (runc cgroupfs default)
+			     */
+	RUNTIME_CRIO,	    /* crio-<id>.scope */
+	RUNTIME_PODMAN,	    /* libpod-<id>.scope, /libpod_parent/libpod-<id> */
+	RUNTIME_KUBEPODS,   /* cgroupfs kubelet: /kubepods/.../pod<uid>/<id>, runtime unknown */
 };
 
-/* Name of a runtime for output: "docker", "containerd", "cri-o", "podman", "kubernetes"; NULL for NONE. */
+/* Name of a runtime for output: "docker", "containerd", "cri-o", "podman", "kubernetes"; NULL for
+ * NONE. */
 const char *runtime__name(enum runtime rt);
 
 enum cg_kind {
 	CG_OTHER = 0, /* any other cgroup (system service, slice, user session) */
-	CG_POD,       /* a Kubernetes pod's cgroup: kubepods...pod<uid> */
+	CG_POD,	      /* a Kubernetes pod's cgroup: kubepods...pod<uid> */
 	CG_CONTAINER, /* a container's cgroup */
 };
 
@@ -43,9 +45,9 @@ enum cg_kind {
 
 struct cg_ident {
 	enum cg_kind kind;
-	enum runtime runtime;      /* RUNTIME_NONE unless kind == CG_CONTAINER */
-	char id[CG_ID_MAX];        /* container id, "" unless CG_CONTAINER */
-	char pod_uid[CG_UID_MAX];  /* pod uid (dashes), "" when not in a pod */
+	enum runtime runtime;	  /* RUNTIME_NONE unless kind == CG_CONTAINER */
+	char id[CG_ID_MAX];	  /* container id, "" unless CG_CONTAINER */
+	char pod_uid[CG_UID_MAX]; /* pod uid (dashes), "" when not in a pod */
 };
 
 /*
@@ -57,10 +59,10 @@ int cgroup__classify(const char *relpath, struct cg_ident *out);
 
 /* One cgroup v2 directory, found by cg_tree__walk. */
 struct cg_node {
-	uint64_t id;        /* cgroup v2 id = inode number of the directory */
-	int32_t parent;     /* index of the parent node in cg_tree.nodes, -1 for the root */
-	int32_t depth;      /* 0 for the root */
-	char *path;         /* relative to the cgroup2 root: "/" or "/a/b" (malloc'd) */
+	uint64_t id;	/* cgroup v2 id = inode number of the directory */
+	int32_t parent; /* index of the parent node in cg_tree.nodes, -1 for the root */
+	int32_t depth;	/* 0 for the root */
+	char *path;	/* relative to the cgroup2 root: "/" or "/a/b" (malloc'd) */
 	struct cg_ident ident;
 };
 

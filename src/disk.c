@@ -107,31 +107,11 @@ struct disk {
 	char *evbuf;
 };
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	h ^= 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return mix64(h);
-}
-
 static uint64_t fh_hash(const __kernel_fsid_t *fsid, const struct file_handle *fh)
 {
-	uint64_t h = hash_bytes(fh->handle_type, fsid, sizeof(*fsid));
+	uint64_t h = hash__bytes(fh->handle_type, fsid, sizeof(*fsid));
 
-	h = hash_bytes(h, fh->f_handle, fh->handle_bytes);
+	h = hash__bytes(h, fh->f_handle, fh->handle_bytes);
 	return h ? h : 1;
 }
 
@@ -278,7 +258,7 @@ static void dirs_gc(struct disk *d)
 
 static uint64_t pend_hash(const struct disk_tree *t, uint64_t dir_ino, const char *name, size_t len)
 {
-	return hash_bytes(mix64((uintptr_t)t) ^ dir_ino, name, len);
+	return hash__bytes(hash__mix64((uintptr_t)t) ^ dir_ino, name, len);
 }
 
 static int pend_add(struct disk *d, struct disk_tree *t, uint64_t dir_ino,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "disk_index.h"
+#include "util.h"
 
 #define NIL	    UINT32_MAX
 #define CHUNK_SHIFT 12
@@ -49,24 +50,11 @@ static inline struct dnode *N(const struct dindex *ix, uint32_t id)
 	return &ix->chunks[id >> CHUNK_SHIFT][id & (CHUNK_SIZE - 1)];
 }
 
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
-/* FNV-1a over the name, seeded with the parent inode; never 0 (0 is the root's key). */
+/* Seeded with the parent inode; never 0 (0 is the root's key). */
 static uint64_t name_key(uint64_t parent_ino, const char *name, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ mix64(parent_ino);
+	uint64_t h = hash__bytes(hash__mix64(parent_ino), name, len);
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)name[i]) * 0x100000001b3ull;
-	h = mix64(h);
 	return h ? h : 1;
 }
 
@@ -82,12 +70,12 @@ static int htab_init(struct htab *t, uint32_t nbuckets)
 
 static uint32_t *key_slot(struct dindex *ix, uint64_t key)
 {
-	return &ix->by_key.heads[mix64(key) & ix->by_key.mask];
+	return &ix->by_key.heads[hash__mix64(key) & ix->by_key.mask];
 }
 
 static uint32_t *ino_slot(struct dindex *ix, uint64_t ino)
 {
-	return &ix->by_ino.heads[mix64(ino) & ix->by_ino.mask];
+	return &ix->by_ino.heads[hash__mix64(ino) & ix->by_ino.mask];
 }
 
 static void hash_in(struct dindex *ix, uint32_t id)
@@ -176,7 +164,7 @@ static uint32_t node_alloc(struct dindex *ix)
 
 static uint32_t find_key(const struct dindex *ix, uint64_t key)
 {
-	uint32_t id = ix->by_key.heads[mix64(key) & ix->by_key.mask];
+	uint32_t id = ix->by_key.heads[hash__mix64(key) & ix->by_key.mask];
 
 	while (id != NIL && N(ix, id)->key != key)
 		id = N(ix, id)->key_next;
@@ -186,7 +174,7 @@ static uint32_t find_key(const struct dindex *ix, uint64_t key)
 /* The first node of an inode, or NIL. */
 static uint32_t find_ino(const struct dindex *ix, uint64_t ino)
 {
-	uint32_t id = ix->by_ino.heads[mix64(ino) & ix->by_ino.mask];
+	uint32_t id = ix->by_ino.heads[hash__mix64(ino) & ix->by_ino.mask];
 
 	while (id != NIL && N(ix, id)->ino != ino)
 		id = N(ix, id)->ino_next;

@@ -14,7 +14,7 @@
 struct jw;
 
 struct jw *jw__new(FILE *out, bool pretty); /* NULL and errno on failure */
-void jw__free(struct jw *w);                 /* accepts NULL; does not close out */
+void jw__free(struct jw *w);		    /* accepts NULL; does not close out */
 
 void jw__begin_object(struct jw *w);
 void jw__end_object(struct jw *w);

@@ -16,6 +16,7 @@
 
 #include "disk.h"
 #include "layer.h"
+#include "util.h"
 
 /* ---- escapes --------------------------------------------------------------------------- */
 
@@ -360,54 +361,6 @@ void layer_info__free(struct layer_info *li)
 }
 
 /* ---- reading /proc --------------------------------------------------------------------- */
-
-/* Read a whole file; /proc and cgroupfs files report st_size 0, so read until EOF. */
-static int file__read_all(const char *path, char **buf_out, size_t *len_out)
-{
-	char *buf = NULL, *tmp;
-	size_t len = 0, cap = 0;
-	int fd = -1, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		goto out;
-	}
-	for (;;) {
-		ssize_t r;
-
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 16384;
-			tmp = realloc(buf, cap);
-			if (!tmp) {
-				err = -ENOMEM;
-				goto out;
-			}
-			buf = tmp;
-		}
-		r = read(fd, buf + len, cap - len);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	if (err) {
-		free(buf);
-		buf = NULL;
-		len = 0;
-	}
-	*buf_out = buf;
-	*len_out = len;
-	return err;
-}
 
 /*
  * A zombie leader whose other threads still run (the main thread called pthread_exit) has no

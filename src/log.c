@@ -28,7 +28,7 @@ void log__set_json(bool json)
 
 void log__msg(enum log_level level, const char *fmt, ...)
 {
-	static const char *const names[] = { "error", "warning", "info", "debug" };
+	static const char *const names[] = {"error", "warning", "info", "debug"};
 	char *msg = NULL;
 	va_list ap;
 	int len;

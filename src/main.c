@@ -14,18 +14,20 @@ static const struct cmd {
 	int (*fn)(int argc, char **argv);
 	const char *summary;
 } cmds[] = {
-	{ "stats", cmd_stats, "print per-container CPU usage of this node" },
-	{ "du", cmd_du, "print (and with --watch, follow) the disk usage of directories" },
-	{ "version", cmd_version, "print tally's version" },
-	{ "help", cmd_help, "print this help" },
+    {"stats", cmd_stats, "print per-container CPU usage of this node"},
+    {"du", cmd_du, "print (and with --watch, follow) the disk usage of directories"},
+    {"version", cmd_version, "print tally's version"},
+    {"help", cmd_help, "print this help"},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: tally [-v] COMMAND [OPTIONS]\n"
-		   "       tally COMMAND --help\n\n"
-		   "tally is a per-container stats agent: CPU from BPF on the scheduler, per cgroup.\n\n"
-		   "Commands:\n");
+	fprintf(
+	    f,
+	    "Usage: tally [-v] COMMAND [OPTIONS]\n"
+	    "       tally COMMAND --help\n\n"
+	    "tally is a per-container stats agent: CPU from BPF on the scheduler, per cgroup.\n\n"
+	    "Commands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
 	fprintf(f, "\nOptions:\n"

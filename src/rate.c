@@ -11,7 +11,8 @@ int rate__per_second(const struct counter_sample *prev, const struct counter_sam
 
 	if (!prev->valid || !cur->valid || cur->ts_ns <= prev->ts_ns)
 		return -ENODATA;
-	/* Backwards is a reset (a reloaded map, a recreated cgroup): no rate, not a negative one. */
+	/* Backwards is a reset (a reloaded map, a recreated cgroup): no rate, not a negative one.
+	 */
 	if (cur->value < prev->value)
 		return -ENODATA;
 	dt = cur->ts_ns - prev->ts_ns;

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -13,8 +15,7 @@ int duration__parse(const char *s, uint64_t *ns)
 		const char *unit;
 		double ns;
 	} units[] = {
-		{ "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "", 1e9 },
-		{ "m", 60e9 }, { "h", 3600e9 },
+	    {"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"", 1e9}, {"m", 60e9}, {"h", 3600e9},
 	};
 	char *end;
 	double v;
@@ -71,4 +72,62 @@ uint64_t clock__to_realtime_ns(uint64_t mono_ns)
 	uint64_t mono = clock__ns(CLOCK_MONOTONIC), real = clock__ns(CLOCK_REALTIME);
 
 	return real - (mono - mono_ns);
+}
+
+int file__read_all(const char *path, char **buf_out, size_t *len_out)
+{
+	char *buf = NULL, *tmp;
+	size_t len = 0, cap = 0;
+	int fd = -1, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 16384;
+			tmp = realloc(buf, cap);
+			if (!tmp) {
+				err = -ENOMEM;
+				goto out;
+			}
+			buf = tmp;
+		}
+		r = read(fd, buf + len, cap - len - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+out:
+	if (fd >= 0)
+		close(fd);
+	if (err) {
+		free(buf);
+		buf = NULL;
+		len = 0;
+	}
+	*buf_out = buf;
+	*len_out = len;
+	return err;
+}
+
+uint64_t hash__bytes(uint64_t seed, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 0xcbf29ce484222325ull ^ seed;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return hash__mix64(h);
 }

@@ -2,6 +2,7 @@
 #ifndef __TALLY_UTIL_H
 #define __TALLY_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define NSEC_PER_SEC 1000000000ull
@@ -19,5 +20,25 @@ int count__parse(const char *s, uint32_t *out);
 uint64_t clock__monotonic_ns(void);
 /* CLOCK_REALTIME ns for a CLOCK_MONOTONIC ns reading taken recently. */
 uint64_t clock__to_realtime_ns(uint64_t mono_ns);
+
+/*
+ * Read a whole file into a malloc'd, NUL-terminated buffer (*len excludes the NUL). /proc and
+ * cgroupfs files report st_size 0, so it reads until EOF. 0 or -errno (*buf NULL then).
+ */
+int file__read_all(const char *path, char **buf, size_t *len);
+
+/* A 64-bit finaliser (splitmix/murmur3 style): spreads every input bit over the output. */
+static inline uint64_t hash__mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
+/* FNV-1a over n bytes, starting from seed, then mixed. */
+uint64_t hash__bytes(uint64_t seed, const void *p, size_t n);
 
 #endif /* __TALLY_UTIL_H */
