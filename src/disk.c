@@ -56,6 +56,12 @@ struct pend {
 	uint16_t name_len;
 	struct file_handle *fh; /* points into data */
 	char *name;		/* points into data, NUL-terminated; "." is the directory itself */
+	/*
+	 * A write or attribute change names its inode (FID) as well as a name: the inode number
+	 * read off the handle, and the handle, for when the name no longer leads to it.
+	 */
+	uint64_t obj_ino;
+	struct fh *obj;
 	/* filled by the stat pass */
 	int state; /* 0 gone, 1 present, -1 unknown (skip) */
 	struct stat st;
@@ -261,21 +267,22 @@ static uint64_t pend_hash(const struct disk_tree *t, uint64_t dir_ino, const cha
 	return hash__bytes(hash__mix64((uintptr_t)t) ^ dir_ino, name, len);
 }
 
-static int pend_add(struct disk *d, struct disk_tree *t, uint64_t dir_ino,
-		    const struct file_handle *fh, const char *name, size_t len)
+/* The pending item for (t, dir_ino, name), added or found; NULL when out of memory. */
+static struct pend *pend_add(struct disk *d, struct disk_tree *t, uint64_t dir_ino,
+			     const struct file_handle *fh, const char *name, size_t len)
 {
 	uint64_t h = pend_hash(t, dir_ino, name, len);
 	size_t fhsz = sizeof(*fh) + fh->handle_bytes;
 	struct pend *p;
 
 	if (len > NAME_MAX)
-		return -ENAMETOOLONG;
+		return NULL;
 	if (d->pend_n >= d->pend_cap) {
 		size_t ncap = d->pend_cap ? d->pend_cap * 2 : 256;
 		struct pend **n = calloc(ncap, sizeof(*n));
 
 		if (!n)
-			return -ENOMEM;
+			return NULL;
 		for (size_t i = 0; i < d->pend_cap; i++)
 			while (d->pend[i]) {
 				p = d->pend[i];
@@ -290,10 +297,10 @@ static int pend_add(struct disk *d, struct disk_tree *t, uint64_t dir_ino,
 	for (p = d->pend[h & (d->pend_cap - 1)]; p; p = p->next)
 		if (p->hash == h && p->tree == t && p->dir_ino == dir_ino && p->name_len == len &&
 		    !memcmp(p->name, name, len))
-			return 0; /* coalesced */
+			return p; /* coalesced */
 	p = calloc(1, sizeof(*p) + fhsz + len + 1);
 	if (!p)
-		return -ENOMEM;
+		return NULL;
 	p->hash = h;
 	p->tree = t;
 	p->dir_ino = dir_ino;
@@ -305,7 +312,14 @@ static int pend_add(struct disk *d, struct disk_tree *t, uint64_t dir_ino,
 	p->next = d->pend[h & (d->pend_cap - 1)];
 	d->pend[h & (d->pend_cap - 1)] = p;
 	d->pend_n++;
-	return 0;
+	return p;
+}
+
+static void pend_free_one(struct pend *p)
+{
+	free(p->child);
+	free(p->obj);
+	free(p);
 }
 
 static void pend_free(struct pend *p)
@@ -313,8 +327,7 @@ static void pend_free(struct pend *p)
 	while (p) {
 		struct pend *n = p->next;
 
-		free(p->child);
-		free(p);
+		pend_free_one(p);
 		p = n;
 	}
 }
@@ -340,6 +353,12 @@ static struct pend *pend_take_ready(struct disk *d)
 			d->pend_n--;
 		}
 	}
+	if (!d->pend_n && d->pend_cap > 1024) {
+		/* After a burst: an empty table need not be walked bucket by bucket every tick. */
+		free(d->pend);
+		d->pend = NULL;
+		d->pend_cap = 0;
+	}
 	return out;
 }
 
@@ -356,7 +375,7 @@ static void pend_drop_tree(struct disk *d, struct disk_tree *t)
 				continue;
 			}
 			*pp = p->next;
-			free(p);
+			pend_free_one(p);
 			d->pend_n--;
 		}
 	}
@@ -539,6 +558,45 @@ static int cmp_pend(const void *a, const void *b)
 	return x->dir_ino < y->dir_ino ? -1 : x->dir_ino > y->dir_ino;
 }
 
+/* The inode a handle names has a new size (it may be in no index: then nothing changes). */
+static void stat_object(struct disk_tree *t, struct dindex *ix, struct file_handle *fh)
+{
+	int fd = open_by_handle_at(t->root_fd, fh, O_PATH | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return; /* gone: its deletion comes as a name event */
+	if (!fstat(fd, &st) && st.st_dev == t->dev)
+		dindex__set_blocks(ix, st.st_ino, st.st_blocks);
+	close(fd);
+}
+
+/* One name of an opened directory (dfd; dir_state as in stat_names). */
+static void stat_name(struct disk *d, struct disk_tree *t, struct pend *p, int dfd, int dir_state)
+{
+	p->state = -1;
+	if (!strcmp(p->name, ".") || dir_state < 0)
+		return;
+	d->st.refreshes++;
+	p->state = 0;
+	if (dfd < 0)
+		return;
+	if (fstatat(dfd, p->name, &p->st, AT_SYMLINK_NOFOLLOW)) {
+		p->state = errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+		return;
+	}
+	if (p->st.st_dev != t->dev) {
+		p->state = 0;
+		return;
+	}
+	p->state = 1;
+	if (S_ISDIR(p->st.st_mode)) {
+		p->child = malloc(sizeof(*p->child));
+		if (!p->child || handle_at(dfd, p->name, p->child))
+			p->state = -1;
+	}
+}
+
 /* Stat pass: one open per directory, one fstatat per name. */
 static void stat_names(struct disk *d, struct disk_tree *t, struct dindex *ix, struct pend **v,
 		       size_t n)
@@ -552,16 +610,9 @@ static void stat_names(struct disk *d, struct disk_tree *t, struct dindex *ix, s
 		if (v[i]->dir_ino == 0) {
 			/* Object items: the inode named by the handle has a new size. */
 			for (; j < n && v[j]->dir_ino == 0; j++) {
-				int fd =
-				    open_by_handle_at(t->root_fd, v[j]->fh, O_PATH | O_CLOEXEC);
-
 				v[j]->state = -1;
 				d->st.refreshes++;
-				if (fd < 0)
-					continue; /* gone: its deletion comes as a name event */
-				if (!fstat(fd, &dst) && dst.st_dev == t->dev)
-					dindex__set_blocks(ix, dst.st_ino, dst.st_blocks);
-				close(fd);
+				stat_object(t, ix, v[j]->fh);
 			}
 			i = j;
 			continue;
@@ -588,28 +639,9 @@ static void stat_names(struct disk *d, struct disk_tree *t, struct dindex *ix, s
 		for (size_t k = i; k < j; k++) {
 			struct pend *p = v[k];
 
-			p->state = -1;
-			if (!strcmp(p->name, ".") || dir_state < 0)
-				continue;
-			d->st.refreshes++;
-			p->state = 0;
-			if (dfd < 0)
-				continue;
-			if (fstatat(dfd, p->name, &p->st, AT_SYMLINK_NOFOLLOW)) {
-				p->state = errno == ENOENT || errno == ENOTDIR ? 0 : -1;
-				continue;
-			}
-			if (p->st.st_dev != t->dev) {
-				p->state = 0;
-				continue;
-			}
-			p->state = 1;
-			if (S_ISDIR(p->st.st_mode)) {
-				p->child = malloc(sizeof(*p->child));
-				if (!p->child || handle_at(dfd, p->name, p->child)) {
-					p->state = -1;
-				}
-			}
+			stat_name(d, t, p, dfd, dir_state);
+			if (p->obj && (p->state != 1 || (uint64_t)p->st.st_ino != p->obj_ino))
+				stat_object(t, ix, &p->obj->h);
 		}
 		if (dfd >= 0)
 			close(dfd);
@@ -751,7 +783,7 @@ static int apply_pending(struct disk *d)
 		if (!t) {
 			apply_orphans(d, v + i, j - i);
 			for (size_t k = i; k < j; k++)
-				free(v[k]);
+				pend_free_one(v[k]);
 			i = j;
 			continue;
 		}
@@ -766,7 +798,7 @@ static int apply_pending(struct disk *d)
 				v[k]->next = t->replay;
 				t->replay = v[k];
 			} else {
-				free(v[k]);
+				pend_free_one(v[k]);
 			}
 		}
 		i = j;
@@ -811,6 +843,7 @@ static void parse_record(struct disk *d, uint32_t mask, const char *rec, size_t 
 	__kernel_fsid_t fsid;
 	struct dirent_ref *e;
 	const char *name = ".", *h;
+	struct pend *p;
 	struct fh fh;
 	size_t fhsz;
 
@@ -833,24 +866,50 @@ static void parse_record(struct disk *d, uint32_t mask, const char *rec, size_t 
 		d->st.events_ignored++;
 		return;
 	}
+	if (hdr.info_type != FAN_EVENT_INFO_TYPE_DFID && h + fhsz < rec + len && h[fhsz])
+		name = h + fhsz; /* NUL-terminated and padded by the kernel */
 	if (!(mask & DIRENT_MASK) && obj) {
 		struct fh ofh;
 		__kernel_fsid_t ofsid;
+		uint32_t ino32 = 0;
 		size_t osz;
 
-		/* An object item: directory 0, keyed by the handle's bytes. */
-		if (!record_handle(obj, objlen, &ofsid, &ofh, &osz) &&
-		    pend_add(d, e->tree, 0, &ofh.h, (const char *)&ofh, osz))
+		if (record_handle(obj, objlen, &ofsid, &ofh, &osz))
+			return;
+		if (ofh.h.handle_type == FILEID_INO32_GEN && ofh.h.handle_bytes == 8)
+			memcpy(&ino32, ofh.h.f_handle, sizeof(ino32));
+		if (!ino32 || !strcmp(name, ".")) {
+			/* No inode number to check the name against: an object item, by handle. */
+			if (!pend_add(d, e->tree, 0, &ofh.h, (const char *)&ofh, osz))
+				e->tree->rescan = true;
+			return;
+		}
+		/*
+		 * Re-stat the name (cheap: batched per directory); the handle is opened only if
+		 * the name no longer leads to the inode (overlay's first alias, since unlinked).
+		 */
+		p = pend_add(d, e->tree, e->ino, &fh.h, name, strnlen(name, rec + len - name));
+		if (!p) {
 			e->tree->rescan = true;
+		} else if (!p->obj) {
+			p->obj = malloc(osz);
+			if (p->obj) {
+				memcpy(p->obj, &ofh, osz);
+				p->obj_ino = ino32;
+			} else {
+				e->tree->rescan = true;
+			}
+		} else if (p->obj_ino != ino32 &&
+			   !pend_add(d, e->tree, 0, &ofh.h, (const char *)&ofh, osz)) {
+			e->tree->rescan = true; /* two inodes under one name in a tick */
+		}
 		return;
 	}
-	if (hdr.info_type != FAN_EVENT_INFO_TYPE_DFID && h + fhsz < rec + len && h[fhsz])
-		name = h + fhsz; /* NUL-terminated and padded by the kernel */
-	if (pend_add(d, e->tree, e->ino, &fh.h, name, strnlen(name, rec + len - name)))
+	if (!pend_add(d, e->tree, e->ino, &fh.h, name, strnlen(name, rec + len - name)))
 		e->tree->rescan = true;
 	/* A directory's own blocks change with its entries. */
 	if ((mask & DIRENT_MASK) && strcmp(name, ".") &&
-	    pend_add(d, e->tree, e->ino, &fh.h, ".", 1))
+	    !pend_add(d, e->tree, e->ino, &fh.h, ".", 1))
 		e->tree->rescan = true;
 }
 
@@ -890,7 +949,7 @@ static void parse_orphan(struct disk *d, const char *obj, size_t objlen)
 	}
 	memcpy(key, &fsid, sizeof(fsid));
 	memcpy(key + sizeof(fsid), &fh, sz);
-	if (pend_add(d, NULL, 0, &fh.h, key, sizeof(fsid) + sz))
+	if (!pend_add(d, NULL, 0, &fh.h, key, sizeof(fsid) + sz))
 		for (t = d->trees; t; t = t->next)
 			t->rescan = true;
 }

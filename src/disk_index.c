@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Memory layout, chosen for the budget of 64 bytes per tracked inode: nodes are 40 bytes in
- * chunks of 4096 (no realloc copies, no slack beyond the last chunk), linked into two hash
+ * chunks of 1024 (no realloc copies, no slack beyond the last chunk), linked into two hash
  * tables of 32-bit bucket heads (by name key, by inode number) kept between half full and full.
  */
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include "util.h"
 
 #define NIL	    UINT32_MAX
-#define CHUNK_SHIFT 12
+#define CHUNK_SHIFT 10
 #define CHUNK_SIZE  (1u << CHUNK_SHIFT)
 
 #define F_DIR	      (1u << 31)

@@ -1410,6 +1410,12 @@ struct model {
 	int nlog;
 	int done;
 	bool verbose; /* TALLY_TEST_OPLOG set: every operation to stderr as it happens */
+	/*
+	 * Inode marks cannot see a write through an overlay hard link when overlay reports it
+	 * under an alias in an unmarked directory (the workdir of a copy-up, a removed
+	 * directory): a known gap of that mode (docs/ARCHITECTURE.md), so it runs without links.
+	 */
+	bool no_links;
 };
 
 static uint64_t rnd(struct model *m)
@@ -1793,6 +1799,8 @@ static bool rnd_step(struct model *m)
 		return true;
 	}
 	case OP_LINK: {
+		if (m->no_links)
+			return false;
 		int d;
 		char *rel;
 
@@ -2014,6 +2022,7 @@ static void randomized_sequence(enum disk_mark_mode mode, const char *name, int 
 			   : (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 20);
 	m->rng = seed ? seed : 1;
 	m->verbose = getenv("TALLY_TEST_OPLOG") != NULL;
+	m->no_links = mode == DISK_MARK_INODE;
 	/* Replaying a failure: TALLY_TEST_CHECK_EVERY=1 finds the first operation that differs. */
 	every = getenv("TALLY_TEST_CHECK_EVERY") ? atoi(getenv("TALLY_TEST_CHECK_EVERY")) : 0;
 	if (every <= 0 || every > RND_CHECK)
