@@ -267,7 +267,7 @@ static void bench_reads(int n)
 	cleanup_from(first);
 }
 
-int main(int argc, char **argv)
+int bench_cpu(int argc, char **argv)
 {
 	const char *leaf, *hook = "?";
 	uint64_t off[9], on[9];
