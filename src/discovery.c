@@ -16,19 +16,6 @@
 
 /* ---- mountinfo ------------------------------------------------------------------------- */
 
-/* A byte span inside a larger buffer: mountinfo fields and path components are not NUL-ended. */
-struct span {
-	const char *s;
-	size_t len;
-};
-
-static bool span__eq(struct span sp, const char *str)
-{
-	size_t n = strlen(str);
-
-	return sp.len == n && memcmp(sp.s, str, n) == 0;
-}
-
 static bool span__starts(struct span sp, const char *prefix)
 {
 	size_t n = strlen(prefix);

@@ -20,19 +20,6 @@
 
 /* ---- escapes --------------------------------------------------------------------------- */
 
-/* A byte span inside a larger buffer: mountinfo fields are not NUL-ended. */
-struct span {
-	const char *s;
-	size_t len;
-};
-
-static bool span__eq(struct span sp, const char *str)
-{
-	size_t n = strlen(str);
-
-	return sp.len == n && memcmp(sp.s, str, n) == 0;
-}
-
 static bool is_octal(char c)
 {
 	return c >= '0' && c <= '7';

@@ -2,7 +2,9 @@
 #ifndef __TALLY_UTIL_H
 #define __TALLY_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 #define NSEC_PER_SEC 1000000000ull
@@ -20,6 +22,19 @@ int count__parse(const char *s, uint32_t *out);
 uint64_t clock__monotonic_ns(void);
 /* CLOCK_REALTIME ns for a CLOCK_MONOTONIC ns reading taken recently. */
 uint64_t clock__to_realtime_ns(uint64_t mono_ns);
+
+/* A byte span inside a larger buffer: mountinfo fields and path components are not NUL-ended. */
+struct span {
+	const char *s;
+	size_t len;
+};
+
+static inline bool span__eq(struct span sp, const char *str)
+{
+	size_t n = strlen(str);
+
+	return sp.len == n && memcmp(sp.s, str, n) == 0;
+}
 
 /*
  * Read a whole file into a malloc'd, NUL-terminated buffer (*len excludes the NUL). /proc and
