@@ -246,7 +246,8 @@ static int wl_update(struct collector *c, const struct cg_tree *tree)
 		free(c->wl[i].upperdir);
 	}
 	free(c->wl);
-	qsort(nw, n, sizeof(*nw), cmp_wl);
+	if (n)
+		qsort(nw, n, sizeof(*nw), cmp_wl);
 	c->wl = nw;
 	c->nwl = n;
 	if (!c->disk)
