@@ -2,9 +2,16 @@
 /*
  * The CPU path, kernel side: on-CPU time and context switches per cgroup v2 id.
  *
- * At every switch the time since the previous switch on this CPU is charged to the cgroup of
- * the task leaving the CPU (current, at this tracepoint), and the incoming task's cgroup is
- * remembered per CPU so userspace can add the in-flight part of a task that never switches out.
+ * At every switch the time the task leaving the CPU (current, at this tracepoint) ran since it
+ * was switched in is charged to its cgroup, and the incoming task's cgroup is remembered per
+ * CPU so userspace can add the in-flight part of a task that never switches out.
+ *
+ * That time is the growth of the task's se.sum_exec_runtime over its stretch on the CPU: the
+ * scheduler updated it just before this tracepoint, from the same deltas it charges to
+ * cpu.stat. Wall-clock deltas (bpf_ktime_get_ns) would also charge the task with time the
+ * hypervisor stole from the VM while it was on the CPU, and interrupt time where the kernel
+ * accounts that apart: several percent on a loaded host. Wall-clock deltas remain the
+ * fallback for a stretch whose start was not seen.
  * Only a cgroup's own tasks are counted here; parents are summed in userspace (see
  * docs/ARCHITECTURE.md for the measurement behind that choice).
  */
@@ -60,12 +67,20 @@ static __always_inline void counter_add(__u64 cgid, __u64 time_ns, __u64 switche
 	c->switches += switches;
 }
 
+/* What the switch handlers read off the two tasks. */
+struct switch_info {
+	__u64 prev_cgid, next_cgid; /* 0 for idle */
+	__u64 prev, next;	    /* the task_structs, as numbers */
+	__u64 prev_runtime_ns;	    /* se.sum_exec_runtime, up to date at this tracepoint */
+	__u64 next_runtime_ns;
+	__u64 rq, rq_ns, task_ns;   /* next's run queue and its clocks; 0: not known */
+};
+
 /*
- * prev_cgid: cgroup of the task leaving the CPU (0 for idle); next_cgid: of the one coming in.
- * Both are read by the caller: the tp_btf program dereferences BTF pointers directly, which is
- * several times cheaper than the probe-read helpers the raw_tp fallback needs.
+ * The tp_btf program dereferences BTF pointers directly, which is several times cheaper than
+ * the probe-read helpers the raw_tp fallback needs; both then share this.
  */
-static __always_inline void on_switch(__u64 prev_cgid, __u64 next_cgid)
+static __always_inline void on_switch(const struct switch_info *sw)
 {
 	struct cpu_running *run;
 	__u32 zero = 0;
@@ -75,11 +90,16 @@ static __always_inline void on_switch(__u64 prev_cgid, __u64 next_cgid)
 	if (!run)
 		return;
 	now = bpf_ktime_get_ns();
-	if (prev_cgid) {
+	if (sw->prev_cgid) {
 		/* since_ns == 0: the first switch seen after load, the time before it is unknown. */
-		delta = run->since_ns ? now - run->since_ns : 0;
+		if (!run->since_ns)
+			delta = 0;
+		else if (run->task == sw->prev && sw->prev_runtime_ns >= run->since_runtime_ns)
+			delta = sw->prev_runtime_ns - run->since_runtime_ns;
+		else
+			delta = now - run->since_ns;
 		if (!rollup_levels) {
-			counter_add(prev_cgid, delta, 1);
+			counter_add(sw->prev_cgid, delta, 1);
 		} else {
 			for (__u32 lvl = 0; lvl < 64 && lvl <= rollup_levels; lvl++) {
 				__u64 id = bpf_get_current_ancestor_cgroup_id(lvl);
@@ -91,7 +111,12 @@ static __always_inline void on_switch(__u64 prev_cgid, __u64 next_cgid)
 		}
 	}
 	run->since_ns = now;
-	run->cgid = next_cgid;
+	run->cgid = sw->next_cgid;
+	run->task = sw->next;
+	run->since_runtime_ns = sw->next_runtime_ns;
+	run->rq = sw->rq;
+	run->since_rq_ns = sw->rq_ns;
+	run->since_task_ns = sw->task_ns;
 }
 
 /*
@@ -115,7 +140,26 @@ static __always_inline __u64 task_cgid(struct task_struct *t)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	on_switch(task_cgid(prev), task_cgid(next));
+	struct switch_info sw = {
+		.prev_cgid = task_cgid(prev),
+		.next_cgid = task_cgid(next),
+		.prev = (__u64)prev,
+		.next = (__u64)next,
+		.prev_runtime_ns = prev->se.sum_exec_runtime,
+		.next_runtime_ns = next->se.sum_exec_runtime,
+	};
+
+	/* A task's cfs_rq (of its group, on its CPU) links to the CPU's run queue. */
+	if (sw.next_cgid && bpf_core_field_exists(struct cfs_rq, rq)) {
+		struct rq *rq = next->se.cfs_rq->rq;
+
+		if (rq) {
+			sw.rq = (__u64)rq;
+			sw.rq_ns = rq->clock;
+			sw.task_ns = rq->clock_task;
+		}
+	}
+	on_switch(&sw);
 	return 0;
 }
 
@@ -139,7 +183,53 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(handle_sched_switch_raw, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	on_switch(task_cgid_probed(prev), task_cgid_probed(next));
+	struct switch_info sw = {
+		.prev_cgid = task_cgid_probed(prev),
+		.next_cgid = task_cgid_probed(next),
+		.prev = (__u64)prev,
+		.next = (__u64)next,
+		.prev_runtime_ns = BPF_CORE_READ(prev, se.sum_exec_runtime),
+		.next_runtime_ns = BPF_CORE_READ(next, se.sum_exec_runtime),
+	};
+
+	if (sw.next_cgid && bpf_core_field_exists(struct cfs_rq, rq)) {
+		struct rq *rq = BPF_CORE_READ(next, se.cfs_rq, rq);
+
+		if (rq) {
+			sw.rq = (__u64)rq;
+			sw.rq_ns = BPF_CORE_READ(rq, clock);
+			sw.task_ns = BPF_CORE_READ(rq, clock_task);
+		}
+	}
+	on_switch(&sw);
+	return 0;
+}
+
+/* Filled by read_clocks, read by userspace through the mmap'ed .bss. */
+struct cpu_rq_clock rq_clocks[TALLY_CPU_MAX_CPUS] = {};
+
+/*
+ * Run by userspace (BPF_PROG_TEST_RUN) at each read, never attached: the clocks of the run
+ * queue of every CPU's running task, so its in-flight part can leave out what was stolen since
+ * it was switched in. clock_task is read before clock: the kernel advances clock first, so a
+ * read racing an update sees more stolen time, never less, and the in-flight part errs low.
+ * Needs bpf_map_lookup_percpu_elem (5.19); userspace loads it only where that exists.
+ */
+SEC("raw_tp")
+int read_clocks(void *ctx)
+{
+	__u32 zero = 0;
+
+	for (__u32 cpu = 0; cpu < TALLY_CPU_MAX_CPUS && cpu < nr_cpus; cpu++) {
+		struct cpu_running *run = bpf_map_lookup_percpu_elem(&cpu_running, &zero, cpu);
+		struct rq *rq;
+
+		if (!run || !run->rq)
+			continue;
+		rq = (struct rq *)run->rq;
+		rq_clocks[cpu].task_ns = BPF_CORE_READ(rq, clock_task);
+		rq_clocks[cpu].rq_ns = BPF_CORE_READ(rq, clock);
+	}
 	return 0;
 }
 

@@ -49,6 +49,9 @@ static int cpu__load(struct tally_cpu *c, const struct cpu_opts *opts, bool raw_
 	bpf_program__set_autoload(skel->progs.handle_sched_switch, !raw_tp);
 	bpf_program__set_autoload(skel->progs.handle_sched_switch_raw, raw_tp);
 	bpf_program__set_autoload(skel->progs.handle_cgroup_rmdir, c->removal);
+	/* Same helper (bpf_map_lookup_percpu_elem) as the removal handler. */
+	bpf_program__set_autoload(skel->progs.read_clocks, c->removal);
+	bpf_program__set_autoattach(skel->progs.read_clocks, false);
 	err = cpu_bpf__load(skel);
 	if (err)
 		goto fail;
@@ -273,6 +276,37 @@ static int read_counters(struct tally_cpu *c, struct cpu_sample *s)
 	return 0;
 }
 
+/*
+ * Every running task's run-queue clocks into the .bss (c->skel->bss->rq_clocks), by running
+ * the read_clocks program once. Without it they stay zero and in-flight time is wall-clock.
+ */
+static int read_rq_clocks(struct tally_cpu *c)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+
+	if (!c->removal)
+		return 0;
+	return bpf_prog_test_run_opts(bpf_program__fd(c->skel->progs.read_clocks), &opts);
+}
+
+/*
+ * Time a running task has been on its CPU since its switch, at now_ns: wall-clock time less
+ * what its run queue's clocks say was stolen (or spent in interrupts) since the switch. What
+ * was stolen after the queue's last clock update (a tick at most) cannot be seen.
+ */
+static uint64_t running__inflight_ns(const struct cpu_running *r, const struct cpu_rq_clock *k,
+				     uint64_t now_ns)
+{
+	uint64_t wall = now_ns - r->since_ns, stolen = 0;
+
+	if (r->since_task_ns && k->task_ns >= r->since_task_ns && k->rq_ns >= r->since_rq_ns) {
+		uint64_t rq = k->rq_ns - r->since_rq_ns, task = k->task_ns - r->since_task_ns;
+
+		stolen = rq > task ? rq - task : 0;
+	}
+	return wall > stolen ? wall - stolen : 0;
+}
+
 /* A task that was on a CPU before the counter read switched out during it. */
 static bool running__moved(const struct cpu_running *before, const struct cpu_running *after,
 			   int nr_cpus)
@@ -297,7 +331,8 @@ int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
 	 * part is then exact or an underestimate, never counted twice. It is an underestimate
 	 * when a task that was running switched out during the counter read (its time may land
 	 * in the counters after they were read), and that can be a long stretch for a task that
-	 * ran alone: so read again if one moved.
+	 * ran alone: so read again if one moved. The run-queue clocks are read after the clock
+	 * and before the second look, so they belong to the same stretch of each running task.
 	 */
 	for (int attempt = 0; attempt < CPU_READ_ATTEMPTS; attempt++) {
 		err = bpf_map_lookup_elem(fd_running, &zero, c->running_before);
@@ -308,6 +343,9 @@ int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
 			return err;
 		/* bpf_ktime_get_ns() is CLOCK_MONOTONIC too. */
 		s->ts_ns = clock__monotonic_ns();
+		err = read_rq_clocks(c);
+		if (err)
+			return err;
 		err = bpf_map_lookup_elem(fd_running, &zero, c->running);
 		if (err)
 			return err;
@@ -325,7 +363,8 @@ int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
 		err = sample__add(s, r->cgid, &zeroes, 1);
 		if (err)
 			return err;
-		s->e[s->n - 1].time_ns = s->e[s->n - 1].inflight_ns = s->ts_ns - r->since_ns;
+		s->e[s->n - 1].time_ns = s->e[s->n - 1].inflight_ns =
+			running__inflight_ns(r, &c->skel->bss->rq_clocks[i], s->ts_ns);
 	}
 	if (s->n)
 		qsort(s->e, s->n, sizeof(*s->e), entry__cmp);

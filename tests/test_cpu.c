@@ -29,27 +29,6 @@ static void fini(void)
 TestSuite(cpu, .fini = fini, .timeout = 60);
 
 /*
- * IRQ and softirq time of the whole machine so far (/proc/stat), in ns. cpu.stat leaves out
- * interrupt time that lands while a task runs (IRQ time accounting); time between switches
- * includes it. Under heavy block I/O (writeback after a big benchmark) that reaches several ms
- * per second, so the upper bound allows what the kernel itself counted as IRQ time.
- */
-static uint64_t irq_ns(void)
-{
-	unsigned long long v[7] = {};
-	FILE *f = fopen("/proc/stat", "r");
-
-	if (!f)
-		return 0;
-	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-		   &v[5], &v[6]) != 7)
-		v[5] = v[6] = 0;
-	fclose(f);
-	return (v[5] + v[6]) * (1000000000ull / sysconf(_SC_CLK_TCK));
-}
-
-static uint64_t irq_start_ns;
-/*
  * A task's exit tail after its cgroup is gone: the kernel charges it to the root cgroup, tally
  * to the nearest live ancestor (docs/ARCHITECTURE.md). Tests that remove many cgroups with
  * exiting tasks set this to their count times a bound per exit.
@@ -74,7 +53,7 @@ static void expect_matches_kernel(struct collector *c, const char *abs)
 	cr_expect(u.cpu_ns + TOL_NS >= lo &&
 		      (th_close(u.cpu_ns, before, TOL_REL, TOL_NS) ||
 		       th_close(u.cpu_ns, after, TOL_REL, TOL_NS) ||
-		       (u.cpu_ns >= after && u.cpu_ns <= after + TOL_NS + irq_ns() - irq_start_ns)),
+		       (u.cpu_ns >= after && u.cpu_ns <= after + TOL_NS + exit_tail_allowance_ns)),
 		  "%s: tally %.6f s, kernel cpu.stat %.6f..%.6f s", abs, u.cpu_ns / 1e9,
 		  before / 1e9, after / 1e9);
 	cr_expect_gt(u.cpu_ns, 0, "%s: no CPU time counted", abs);
@@ -84,7 +63,7 @@ static struct collector *collector_start(const struct cpu_opts *opts)
 {
 	struct collector *c = collector__new(th_cgroot(), opts);
 
-	irq_start_ns = irq_ns();
+	exit_tail_allowance_ns = 0;
 	cr_assert_not_null(c, "failed to load BPF: %s", strerror(errno));
 	/* First generation seeds pre-existing cgroups; the test's own come later. */
 	cr_assert_eq(collector__collect(c), 0);

@@ -25,6 +25,22 @@ struct cpu_counter {
 struct cpu_running {
 	__u64 since_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last switch; 0: unknown */
 	__u64 cgid;     /* cgroup v2 id of the task switched in; 0 for idle */
+	__u64 task;	/* its task_struct, as a number: the next switch out must be of it */
+	__u64 since_runtime_ns; /* its se.sum_exec_runtime when it was switched in */
+	/*
+	 * Its run queue (as a number) and that queue's clocks at the switch: rq->clock, and
+	 * rq->clock_task, which leaves out time stolen by the hypervisor (and interrupt time
+	 * where the kernel accounts it apart). 0 where the kernel's types lack the link.
+	 */
+	__u64 rq;
+	__u64 since_rq_ns;
+	__u64 since_task_ns;
+};
+
+/* One CPU's run-queue clocks now, filled by the read_clocks program (see cpu__read). */
+struct cpu_rq_clock {
+	__u64 rq_ns;
+	__u64 task_ns;
 };
 
 /* Global counters in .bss: rare events, updated atomically. */
