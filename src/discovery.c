@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -895,4 +896,26 @@ void cg_tree__free(struct cg_tree *t)
 	free(t->nodes);
 	free(t->index);
 	memset(t, 0, sizeof(*t));
+}
+
+/* The next pid of a cgroup.procs text at *pos, or 0 at the end. Other lines are skipped. */
+pid_t cgroup_procs__next(const char *buf, size_t len, size_t *pos)
+{
+	while (*pos < len) {
+		const char *nl = memchr(buf + *pos, '\n', len - *pos);
+		size_t end = nl ? (size_t)(nl - buf) : len, i;
+		long v = 0;
+
+		for (i = *pos; i < end; i++) {
+			if (buf[i] < '0' || buf[i] > '9' || v > INT_MAX / 10) {
+				v = 0;
+				break;
+			}
+			v = v * 10 + (buf[i] - '0');
+		}
+		*pos = end + 1;
+		if (v > 0 && v <= INT_MAX)
+			return (pid_t)v;
+	}
+	return 0;
 }

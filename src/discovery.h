@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * Find the cgroup2 mount point in a /proc/<pid>/mountinfo buffer (NUL-terminated).
@@ -82,5 +83,11 @@ int cg_tree__walk(struct cg_tree *t, const char *root);
 /* Index of the node with this cgroup id, or -1. O(log n). */
 int cg_tree__find(const struct cg_tree *t, uint64_t id);
 void cg_tree__free(struct cg_tree *t); /* accepts a zeroed tree; leaves it zeroed */
+
+/*
+ * The next pid of a cgroup.procs text (buf, len) from *pos on, advancing *pos; 0 at the end.
+ * Lines that are not a positive pid are skipped.
+ */
+pid_t cgroup_procs__next(const char *buf, size_t len, size_t *pos);
 
 #endif /* __TALLY_DISCOVERY_H */

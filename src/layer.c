@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "discovery.h"
 #include "disk.h"
 #include "layer.h"
 #include "util.h"
@@ -428,28 +429,6 @@ out:
 	return err;
 }
 
-/* The next pid of a cgroup.procs text at *pos, or 0 at the end. Other lines are skipped. */
-static pid_t procs__next(const char *buf, size_t len, size_t *pos)
-{
-	while (*pos < len) {
-		const char *nl = memchr(buf + *pos, '\n', len - *pos);
-		size_t end = nl ? (size_t)(nl - buf) : len, i;
-		long v = 0;
-
-		for (i = *pos; i < end; i++) {
-			if (buf[i] < '0' || buf[i] > '9' || v > INT_MAX / 10) {
-				v = 0;
-				break;
-			}
-			v = v * 10 + (buf[i] - '0');
-		}
-		*pos = end + 1;
-		if (v > 0 && v <= INT_MAX)
-			return (pid_t)v;
-	}
-	return 0;
-}
-
 int layer__find_for_cgroup(const char *procroot, const char *cgdir, struct layer_info *out)
 {
 	char path[PATH_MAX], *procs = NULL, *mi = NULL;
@@ -473,7 +452,7 @@ int layer__find_for_cgroup(const char *procroot, const char *cgdir, struct layer
 		return err;
 
 	err = -ESRCH;
-	while ((pid = procs__next(procs, plen, &pos)) > 0) {
+	while ((pid = cgroup_procs__next(procs, plen, &pos)) > 0) {
 		err = mountinfo__read(procroot, pid, &mi, &mlen);
 		if (err == -ENOMEM)
 			goto out;
