@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include "tally/cpu.h"
+#include "bpfmap.h"
 #include "cpu.h"
 #include "cpu.skel.h"
 #include "util.h"
@@ -21,13 +22,10 @@ struct tally_cpu {
 	int nr_cpus;
 	uint32_t max_cgroups;
 	bool raw_tp;
-	bool batch;
 	bool removal;
+	struct bpfmap_reader counters; /* of cg_cpu */
 	/* read buffers, reused */
-	uint64_t *keys;
-	struct cpu_counter *vals; /* chunk * nr_cpus */
 	struct cpu_running *running, *running_before;
-	uint32_t chunk;
 	/* cpu__prune: ids absent from the previous walk, sorted */
 	uint64_t *absent;
 	size_t n_absent;
@@ -87,12 +85,8 @@ struct tally_cpu *cpu__open(const struct cpu_opts *opts)
 		goto fail;
 	}
 	c->max_cgroups = opts->max_cgroups ? opts->max_cgroups : TALLY_CPU_DEFAULT_MAX_CGROUPS;
-	/*
-	 * Folding a removed cgroup into its parent needs bpf_map_lookup_percpu_elem (5.19,
-	 * commit 07343110b293); without it cpu__prune reconciles from the walks instead.
-	 */
-	c->removal = libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT,
-					     BPF_FUNC_map_lookup_percpu_elem, NULL) > 0;
+	/* Folding a removed cgroup into its parent; without it cpu__prune reconciles from walks. */
+	c->removal = bpfmap__has_percpu_lookup();
 	err = -EINVAL;
 	if (!opts->force_raw_tp)
 		err = cpu__load(c, opts, false);
@@ -101,13 +95,14 @@ struct tally_cpu *cpu__open(const struct cpu_opts *opts)
 		err = cpu__load(c, opts, true);
 	if (err)
 		goto fail;
-	c->batch = !opts->force_no_batch;
-	c->chunk = c->max_cgroups < 4096 ? c->max_cgroups : 4096;
-	c->keys = calloc(c->chunk, sizeof(*c->keys));
-	c->vals = calloc((size_t)c->chunk * c->nr_cpus, sizeof(*c->vals));
+	err = bpfmap_reader__init(&c->counters, bpf_map__fd(c->skel->maps.cg_cpu), c->nr_cpus,
+				  sizeof(struct cpu_counter) / sizeof(uint64_t), c->max_cgroups,
+				  !opts->force_no_batch);
+	if (err)
+		goto fail;
 	c->running = calloc(c->nr_cpus, sizeof(*c->running));
 	c->running_before = calloc(c->nr_cpus, sizeof(*c->running_before));
-	if (!c->keys || !c->vals || !c->running || !c->running_before) {
+	if (!c->running || !c->running_before) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -123,8 +118,7 @@ void cpu__free(struct tally_cpu *c)
 	if (!c)
 		return;
 	cpu_bpf__destroy(c->skel);
-	free(c->keys);
-	free(c->vals);
+	bpfmap_reader__fini(&c->counters);
 	free(c->running);
 	free(c->running_before);
 	free(c->absent);
@@ -149,9 +143,7 @@ static int sample__reserve(struct cpu_sample *s, size_t n)
 	return 0;
 }
 
-/* Sum one key's per-CPU values into the sample. */
-static int sample__add(struct cpu_sample *s, uint64_t cgid, const struct cpu_counter *percpu,
-		       int nr_cpus)
+static int sample__add(struct cpu_sample *s, uint64_t cgid, const struct cpu_counter *v)
 {
 	struct cpu_entry *e;
 	int err;
@@ -161,71 +153,19 @@ static int sample__add(struct cpu_sample *s, uint64_t cgid, const struct cpu_cou
 		return err;
 	e = &s->e[s->n++];
 	e->cgid = cgid;
-	e->time_ns = 0;
+	e->time_ns = v->time_ns;
 	e->inflight_ns = 0;
-	e->switches = 0;
-	for (int i = 0; i < nr_cpus; i++) {
-		e->time_ns += percpu[i].time_ns;
-		e->switches += percpu[i].switches;
-	}
+	e->switches = v->switches;
 	return 0;
 }
 
-static int read_batch(struct tally_cpu *c, struct cpu_sample *s)
+/* bpfmap_add_fn: one cgroup's counters, summed over CPUs, in struct cpu_counter's order. */
+static int sample__add_sum(void *ctx, uint64_t cgid, const uint64_t *sum)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	int fd = bpf_map__fd(c->skel->maps.cg_cpu);
-	uint64_t token = 0;
-	bool first = true;
-	int err;
+	struct cpu_counter v;
 
-	for (;;) {
-		uint32_t count = c->chunk;
-
-		err = bpf_map_lookup_batch(fd, first ? NULL : &token, &token, c->keys, c->vals,
-					   &count, &opts);
-		if (err && err != -ENOENT)
-			return err;
-		for (uint32_t i = 0; i < count; i++) {
-			int e = sample__add(s, c->keys[i], &c->vals[(size_t)i * c->nr_cpus],
-					    c->nr_cpus);
-			if (e)
-				return e;
-		}
-		if (err == -ENOENT)
-			return 0;
-		first = false;
-	}
-}
-
-/* Fallback for kernels without batch ops (5.6, commit cb4d03ab499d): one key at a time. */
-static int read_one_by_one(struct tally_cpu *c, struct cpu_sample *s)
-{
-	int fd = bpf_map__fd(c->skel->maps.cg_cpu);
-	uint64_t key, next;
-	bool first = true;
-	int err;
-
-	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
-		first = false;
-		key = next;
-		err = bpf_map_lookup_elem(fd, &key, c->vals);
-		if (err == -ENOENT)
-			continue; /* removed between the two calls */
-		if (err)
-			return err;
-		err = sample__add(s, key, c->vals, c->nr_cpus);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int entry__cmp(const void *a, const void *b)
-{
-	const struct cpu_entry *x = a, *y = b;
-
-	return x->cgid < y->cgid ? -1 : x->cgid > y->cgid;
+	memcpy(&v, sum, sizeof(v));
+	return sample__add(ctx, cgid, &v);
 }
 
 /* Sum adjacent entries of one cgroup (sorted sample) into one. */
@@ -251,29 +191,13 @@ const struct cpu_entry *cpu_sample__find(const struct cpu_sample *s, uint64_t cg
 
 	if (!s->n)
 		return NULL;
-	return bsearch(&key, s->e, s->n, sizeof(*s->e), entry__cmp);
+	return bsearch(&key, s->e, s->n, sizeof(*s->e), bpfmap__key_cmp);
 }
 
 static int read_counters(struct tally_cpu *c, struct cpu_sample *s)
 {
-	int err;
-
 	s->n = 0;
-	if (c->batch) {
-		err = read_batch(c, s);
-		if (err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP) {
-			c->batch = false;
-			s->n = 0;
-		} else if (err) {
-			return err;
-		}
-	}
-	if (!c->batch) {
-		err = read_one_by_one(c, s);
-		if (err)
-			return err;
-	}
-	return 0;
+	return bpfmap_reader__read(&c->counters, sample__add_sum, s);
 }
 
 /*
@@ -360,14 +284,14 @@ int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
 
 		if (!r->cgid || !r->since_ns || r->since_ns >= s->ts_ns)
 			continue;
-		err = sample__add(s, r->cgid, &zeroes, 1);
+		err = sample__add(s, r->cgid, &zeroes);
 		if (err)
 			return err;
 		s->e[s->n - 1].time_ns = s->e[s->n - 1].inflight_ns =
 			running__inflight_ns(r, &c->skel->bss->rq_clocks[i], s->ts_ns);
 	}
 	if (s->n)
-		qsort(s->e, s->n, sizeof(*s->e), entry__cmp);
+		qsort(s->e, s->n, sizeof(*s->e), bpfmap__key_cmp);
 	sample__merge_equal(s);
 	s->dropped_updates = c->skel->bss->drops.updates;
 	s->dropped_ns = c->skel->bss->drops.time_ns;
@@ -378,13 +302,6 @@ void cpu_sample__free(struct cpu_sample *s)
 {
 	free(s->e);
 	memset(s, 0, sizeof(*s));
-}
-
-static int u64__cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 int cpu__prune(struct tally_cpu *c, bool (*present)(uint64_t id, void *ctx), void *ctx)
@@ -402,7 +319,7 @@ int cpu__prune(struct tally_cpu *c, bool (*present)(uint64_t id, void *ctx), voi
 		key = next;
 		if (present(key, ctx))
 			continue;
-		if (c->n_absent && bsearch(&key, c->absent, c->n_absent, sizeof(key), u64__cmp)) {
+		if (c->n_absent && bsearch(&key, c->absent, c->n_absent, sizeof(key), bpfmap__key_cmp)) {
 			/* Absent twice: gone. Deleting while iterating is fine, next is kept. */
 			if (!bpf_map_delete_elem(fd, &key))
 				pruned++;
@@ -421,7 +338,7 @@ int cpu__prune(struct tally_cpu *c, bool (*present)(uint64_t id, void *ctx), voi
 		absent[n++] = key;
 	}
 	if (n)
-		qsort(absent, n, sizeof(*absent), u64__cmp);
+		qsort(absent, n, sizeof(*absent), bpfmap__key_cmp);
 	free(c->absent);
 	c->absent = absent;
 	c->n_absent = n;
@@ -435,7 +352,7 @@ const char *cpu__switch_hook(const struct tally_cpu *c)
 
 bool cpu__batch_reads(const struct tally_cpu *c)
 {
-	return c->batch;
+	return c->counters.batch;
 }
 
 bool cpu__tracks_removal(const struct tally_cpu *c)
