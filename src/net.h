@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The network path, userspace side: load bpf/net.bpf.c, attach its socket counters at the
+ * cgroup v2 root and its device counters to chosen devices (tcx, else classic tc), and read
+ * every cgroup's counters in batches.
+ */
+#ifndef __TALLY_NET_USER_H
+#define __TALLY_NET_USER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tally/net.h"
+
+struct net_opts {
+	uint32_t max_cgroups;  /* entries of the cgroup map; 0: TALLY_NET_DEFAULT_MAX_CGROUPS */
+	uint32_t max_ifaces;   /* entries of the device map; 0: TALLY_NET_DEFAULT_MAX_IFACES */
+	bool force_tc_classic; /* skip tcx, as on a kernel without it (tests the fallback) */
+};
+
+/* Own (not hierarchical) counters of one cgroup's sockets; see include/tally/net.h. */
+struct net_cg_entry {
+	uint64_t cgid;
+	uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
+};
+
+struct net_sample {
+	uint64_t ts_ns;		/* CLOCK_MONOTONIC just after the read */
+	struct net_cg_entry *e; /* sorted by cgid */
+	size_t n, cap;
+	size_t map_entries;	  /* entries in the cgroup map (its fill) */
+	uint64_t dropped_updates; /* skbs not counted because the map was full, since load */
+	uint64_t dropped_bytes;	  /* bytes those skbs carried */
+};
+
+struct tally_net;
+struct net_bpf;
+
+/*
+ * Open, configure and load, then attach the socket counters at cgroot (the cgroup v2 mount)
+ * as links next to whatever else is attached there. NULL and errno on failure.
+ */
+struct tally_net *net__open(const char *cgroot, const struct net_opts *o);
+/*
+ * Detach everything: links closed, classic tc filters deleted, and the clsact qdisc too when
+ * tally created it and nothing else is on it. Accepts NULL.
+ */
+void net__free(struct tally_net *n);
+
+/*
+ * Count a device's traffic by protocol: a tcx link on each direction, or where the kernel
+ * has no tcx, a classic tc filter of tally's own priority and handle (clsact created if
+ * missing). Idempotent. 0 or -errno.
+ */
+int net__attach_if(struct tally_net *n, int ifindex);
+/*
+ * Undo net__attach_if and drop the device's counters; fine when the device is already gone.
+ * 0, -ENOENT when not attached, or -errno of a filter that could not be deleted.
+ */
+int net__detach_if(struct tally_net *n, int ifindex);
+bool net__is_attached(const struct tally_net *n, int ifindex);
+/* What net__attach_if uses: "tcx" or "tc" (classic). */
+const char *net__tc_mode(const struct tally_net *n);
+/* Whether a removed cgroup's counters fold into its parent in the kernel. */
+bool net__tracks_removal(const struct tally_net *n);
+
+/* Read every cgroup's counters into s (reused between calls). 0 or -errno. */
+int net__read_cgroups(struct tally_net *n, struct net_sample *s);
+void net_sample__free(struct net_sample *s);
+const struct net_cg_entry *net_sample__find(const struct net_sample *s, uint64_t cgid);
+
+/* A device's counters, summed over CPUs. 0, -ENOENT when not attached, or -errno. */
+int net__read_if(struct tally_net *n, int ifindex, struct net_if_counter *out);
+
+struct net_bpf *net__skel(struct tally_net *n); /* for the benchmark's bpf_stats */
+
+#endif /* __TALLY_NET_USER_H */
