@@ -17,6 +17,8 @@ struct generation {
 	struct cg_tree tree;
 	struct cpu_sample cpu;
 	struct cpu_totals *totals; /* per node, hierarchical, BPF only */
+	struct net_sample net;
+	struct net_totals *net_totals; /* per node, hierarchical */
 	uint64_t *offset_ns;	   /* per node: CPU time before BPF counted it (cpu.stat seed) */
 	bool valid;
 };
@@ -31,6 +33,11 @@ struct wlayer {
 	struct disk_usage usage;
 	struct disk_usage image; /* the read-only layers under it, summed */
 	size_t nimage;
+	/* its network namespace (0: the host's), settled once seen the same twice in a row */
+	uint64_t netns;
+	bool net_seen;
+	bool net_settled;
+	char net_why[160];
 };
 
 struct collector {
@@ -40,6 +47,11 @@ struct collector {
 	struct disk *disk;
 	int disk_err;
 	struct layer_cache *images;
+	struct tally_net *net; /* NULL: see net_why */
+	char net_why[160];
+	struct podnet *pods; /* NULL: see pods_why */
+	char pods_why[160];
+	bool pods_ok; /* this generation's dump of the host's links worked */
 	struct wlayer *wl; /* sorted by cgid */
 	size_t nwl;
 	struct generation gen[2];
@@ -51,8 +63,10 @@ static void generation__clear(struct generation *g)
 	cg_tree__free(&g->tree);
 	free(g->totals);
 	free(g->offset_ns);
+	free(g->net_totals);
 	g->totals = NULL;
 	g->offset_ns = NULL;
+	g->net_totals = NULL;
 	g->valid = false;
 }
 
@@ -89,6 +103,15 @@ struct collector *collector__new(const char *cgroot, const struct cpu_opts *opts
 		err = -errno;
 		goto fail;
 	}
+	/* Without the network programs the CPU and disk paths still work; each says why. */
+	c->net = net__open(cgroot, NULL);
+	if (!c->net)
+		snprintf(c->net_why, sizeof(c->net_why),
+			 "failed to load the cgroup_skb and tc programs: %s", strerror(errno));
+	c->pods = podnet__new(c->net);
+	if (!c->pods)
+		snprintf(c->pods_why, sizeof(c->pods_why), "failed to open netlink: %s",
+			 strerror(errno));
 	return c;
 fail:
 	collector__free(c);
@@ -103,6 +126,7 @@ void collector__free(struct collector *c)
 	for (int i = 0; i < 2; i++) {
 		generation__clear(&c->gen[i]);
 		cpu_sample__free(&c->gen[i].cpu);
+		net_sample__free(&c->gen[i].net);
 	}
 	for (size_t i = 0; i < c->nwl; i++) {
 		disk__untrack(c->disk, c->wl[i].tree);
@@ -111,6 +135,8 @@ void collector__free(struct collector *c)
 	free(c->wl);
 	disk__free(c->disk);
 	layer_cache__free(c->images);
+	podnet__free(c->pods); /* detaches tc before the programs go */
+	net__free(c->net);
 	cpu__free(c->cpu);
 	if (c->rootfd >= 0)
 		close(c->rootfd);
@@ -152,6 +178,8 @@ static struct wlayer *wl_find(const struct collector *c, uint64_t cgid)
 {
 	struct wlayer key = {.cgid = cgid};
 
+	if (!c->nwl)
+		return NULL; /* c->wl may be NULL: no bsearch on it */
 	return bsearch(&key, c->wl, c->nwl, sizeof(key), cmp_wl);
 }
 
@@ -206,6 +234,43 @@ out:
 	layer_info__free(&li);
 }
 
+/* A container's network namespace, looked up until found (it needs a live process). */
+static void netns_lookup(struct collector *c, const struct cg_node *n, struct wlayer *w)
+{
+	char dir[PATH_MAX];
+	uint64_t ino;
+	int err;
+
+	if (!c->pods_ok) {
+		snprintf(w->net_why, sizeof(w->net_why), "%s",
+			 c->pods ? "failed to dump the host's links" : c->pods_why);
+		return;
+	}
+	if (w->net_settled) {
+		podnet__ref(c->pods, w->netns);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s%s", c->root, n->path[1] ? n->path : "");
+	err = podnet__lookup(c->pods, dir, &ino);
+	if (!err) {
+		/*
+		 * A runtime moves a container's first process into its cgroup before that process
+		 * enters the container's namespace: the first look can see the host's. Settle
+		 * only on the same answer twice.
+		 */
+		w->net_settled = w->net_seen && ino == w->netns;
+		w->net_seen = true;
+		w->netns = ino;
+		podnet__ref(c->pods, w->netns);
+		return;
+	}
+	/* No process yet: looked up again next time. Anything else is for good. */
+	w->net_settled = err != -ESRCH;
+	w->net_seen = false;
+	snprintf(w->net_why, sizeof(w->net_why), "%s",
+		 err == -ESRCH ? "no process in the cgroup" : strerror(-err));
+}
+
 /* Match the writable layers to the generation's containers: new ones found, gone ones freed. */
 static int wl_update(struct collector *c, const struct cg_tree *tree)
 {
@@ -240,6 +305,7 @@ static int wl_update(struct collector *c, const struct cg_tree *tree)
 		}
 		if (!w->settled)
 			wl_lookup(c, node, w);
+		netns_lookup(c, node, w);
 	}
 	for (size_t i = 0; i < c->nwl; i++) {
 		disk__untrack(c->disk, c->wl[i].tree);
@@ -312,7 +378,20 @@ int collector__collect(struct collector *c)
 			g->offset_ns[i] = p >= 0 ? prev->offset_ns[p] : 0;
 		}
 	}
+	if (c->net) {
+		err = net__read_cgroups(c->net, &g->net);
+		if (err)
+			return err;
+		g->net_totals = calloc(g->tree.n ? g->tree.n : 1, sizeof(*g->net_totals));
+		if (!g->net_totals)
+			return -ENOMEM;
+		model__rollup_net(&g->tree, &g->net, g->net_totals);
+	}
+	/* A failed dump leaves this generation without interfaces, not without a sample. */
+	c->pods_ok = c->pods && !podnet__begin(c->pods);
 	err = wl_update(c, &g->tree);
+	if (c->pods_ok && !err)
+		err = podnet__end(c->pods);
 	if (err)
 		return err;
 	g->valid = true;
@@ -328,6 +407,41 @@ size_t collector__count(const struct collector *c)
 int collector__find(const struct collector *c, uint64_t cgid)
 {
 	return c->gen[c->cur].valid ? cg_tree__find(&c->gen[c->cur].tree, cgid) : -1;
+}
+
+/* The network namespace of a container, or of a pod (that of its first container found). */
+static void usage__netns(const struct collector *c, struct cg_usage *out)
+{
+	const struct generation *g = &c->gen[c->cur];
+	const struct cg_ident *id = &out->node->ident;
+
+	out->host_network = false;
+	out->netns = NULL;
+	out->netns_why = NULL;
+	if (id->kind == CG_OTHER)
+		return;
+	out->netns_why = "no container of the pod was looked up yet";
+	for (size_t i = 0; i < c->nwl; i++) {
+		const struct wlayer *w = &c->wl[i];
+		int k;
+
+		if (id->kind == CG_CONTAINER) {
+			if (w->cgid != out->node->id)
+				continue;
+		} else {
+			k = cg_tree__find(&g->tree, w->cgid);
+			if (k < 0 || strcmp(g->tree.nodes[k].ident.pod_uid, id->pod_uid))
+				continue;
+		}
+		if (!w->net_seen || (w->netns && !c->pods_ok)) {
+			out->netns_why = w->net_why;
+			continue;
+		}
+		out->host_network = !w->netns;
+		out->netns = w->netns ? podnet__ns(c->pods, w->netns) : NULL;
+		out->netns_why = NULL;
+		return;
+	}
 }
 
 void collector__usage(const struct collector *c, size_t i, struct cg_usage *out)
@@ -354,6 +468,10 @@ void collector__usage(const struct collector *c, size_t i, struct cg_usage *out)
 	out->layer = (struct disk_usage){};
 	out->image = (struct disk_usage){};
 	out->nimage = 0;
+	out->has_net = c->net && g->net_totals;
+	out->net = out->has_net ? g->net_totals[i] : (struct net_totals){};
+	out->net_why = out->has_net ? NULL : c->net_why;
+	usage__netns(c, out);
 	if (out->node->ident.kind == CG_CONTAINER) {
 		const struct wlayer *w = wl_find(c, out->node->id);
 
@@ -386,4 +504,21 @@ struct tally_cpu *collector__cpu(struct collector *c)
 struct disk *collector__disk(struct collector *c)
 {
 	return c->disk;
+}
+
+struct tally_net *collector__net(struct collector *c)
+{
+	return c->net;
+}
+
+struct podnet *collector__podnet(struct collector *c)
+{
+	return c->pods;
+}
+
+const char *collector__net_error(const struct collector *c)
+{
+	if (!c->net)
+		return c->net_why;
+	return c->pods ? NULL : c->pods_why;
 }

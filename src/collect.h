@@ -12,6 +12,8 @@
 #include "cpu.h"
 #include "discovery.h"
 #include "disk.h"
+#include "model.h"
+#include "podnet.h"
 
 struct collector;
 
@@ -31,6 +33,17 @@ struct cg_usage {
 	/* The read-only (image) layers under it: du of each, summed; walked once per path. */
 	struct disk_usage image;
 	size_t nimage;
+	/* Socket traffic of the cgroup's tasks, descendants included, since tally started. */
+	bool has_net;
+	struct net_totals net;
+	const char *net_why; /* with has_net false: why ("failed to attach ...") */
+	/*
+	 * Containers and pods: the network namespace they run in. host_network: the host's own
+	 * (no interfaces of their own); else netns, NULL when not found (netns_why says why).
+	 */
+	bool host_network;
+	const struct podnet_ns *netns;
+	const char *netns_why;
 };
 
 /*
@@ -58,5 +71,10 @@ const struct cpu_sample *collector__cpu_sample(const struct collector *c);
 struct tally_cpu *collector__cpu(struct collector *c);
 /* The disk engine, or NULL when fanotify is unavailable (the reason is each layer_why). */
 struct disk *collector__disk(struct collector *c);
+/* The network path's BPF side, or NULL when it could not be loaded (the reason: net_why). */
+struct tally_net *collector__net(struct collector *c);
+/* Why the network path is not there (NULL when it is): for one warning per run. */
+const char *collector__net_error(const struct collector *c);
+struct podnet *collector__podnet(struct collector *c);
 
 #endif /* __TALLY_COLLECT_H */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tally/cpu.h"
+#include "tally/net.h"
 #include "collect.h"
 #include "commands.h"
 #include "discovery.h"
@@ -34,17 +35,23 @@ static void stats__usage(FILE *f)
 	    "per container (grouped under its Kubernetes pod): cumulative CPU seconds, CPU cores\n"
 	    "used over the interval, context switches, and the writable layer's usage (bytes and\n"
 	    "inodes, as du counts them, of the upperdir of the overlay that is the container's\n"
-	    "root; '-' when the root is not an overlay, with the reason in --json).\n\n"
+	    "root; '-' when the root is not an overlay, with the reason in --json), and the\n"
+	    "bytes its processes' sockets received and sent since tally started (cgroup_skb).\n"
+	    "--json adds each pod's interfaces (and those of a container with its own network\n"
+	    "namespace outside a pod): the kernel's link counters of the host-side veth peer,\n"
+	    "from the pod's side, with a TCP/UDP/ICMP/other breakdown counted by tc.\n\n"
 	    "Options:\n"
 	    "  -i, --interval DURATION  time between the two samples: 1s (default), 500ms, 2m, "
 	    "...\n"
-	    "  -j, --json               print one JSON document (CRI CpuUsage field names)\n"
+	    "  -j, --json               print one JSON document (CRI field names)\n"
 	    "  -a, --all                list every cgroup v2 directory, containers or not\n"
 	    "      --max-cgroups N      cgroups the BPF counter map holds (default %u)\n"
 	    "  -h, --help               print this help\n\n"
 	    "Cumulative CPU includes time from before tally started (seeded once from each\n"
-	    "cgroup's cpu.stat); context switches are counted from when tally starts.\n"
-	    "Needs root (CAP_BPF, CAP_PERFMON), a kernel with BTF, and a cgroup v2 mount.\n",
+	    "cgroup's cpu.stat); context switches and socket traffic are counted from when\n"
+	    "tally starts; interface counters are the kernel's, since the device was created.\n"
+	    "Needs root (CAP_BPF, CAP_PERFMON; CAP_NET_ADMIN and CAP_SYS_ADMIN for tc and for\n"
+	    "looking into pod network namespaces), a kernel with BTF, and a cgroup v2 mount.\n",
 	    TALLY_CPU_DEFAULT_MAX_CGROUPS);
 }
 
@@ -180,6 +187,100 @@ static void print_layer_json(struct jw *w, const struct cg_usage *u)
 	jw__end_object(w);
 }
 
+static void print_traffic_json(struct jw *w, uint64_t rx_bytes, uint64_t rx_packets,
+			       uint64_t tx_bytes, uint64_t tx_packets)
+{
+	jw__begin_object(w);
+	jw__kv_u64(w, "rx_bytes", rx_bytes);
+	jw__kv_u64(w, "rx_packets", rx_packets);
+	jw__kv_u64(w, "tx_bytes", tx_bytes);
+	jw__kv_u64(w, "tx_packets", tx_packets);
+	jw__end_object(w);
+}
+
+/* CRI InterfaceStats, with packets, drops and tally's protocol breakdown (null without tc). */
+static void print_interface_json(struct jw *w, const struct podnet_if *f)
+{
+	static const char *const proto[NET_IF_PROTOS] = {
+	    [NET_IF_TCP] = "tcp",
+	    [NET_IF_UDP] = "udp",
+	    [NET_IF_ICMP] = "icmp",
+	    [NET_IF_OTHER] = "other",
+	};
+	const struct net_if_counter *p = &f->proto;
+
+	jw__begin_object(w);
+	jw__kv_string(w, "name", f->name);
+	if (!f->has_stats) {
+		/* No host-side peer seen: nothing is known of it, and zero would be a lie. */
+		jw__kv_null(w, "rx_bytes");
+		jw__kv_null(w, "tx_bytes");
+		jw__end_object(w);
+		return;
+	}
+	jw__kv_u64(w, "rx_bytes", f->stats.rx_bytes);
+	jw__kv_u64(w, "rx_packets", f->stats.rx_packets);
+	jw__kv_u64(w, "rx_errors", f->stats.rx_errors);
+	jw__kv_u64(w, "rx_dropped", f->stats.rx_dropped);
+	jw__kv_u64(w, "tx_bytes", f->stats.tx_bytes);
+	jw__kv_u64(w, "tx_packets", f->stats.tx_packets);
+	jw__kv_u64(w, "tx_errors", f->stats.tx_errors);
+	jw__kv_u64(w, "tx_dropped", f->stats.tx_dropped);
+	jw__key(w, "protocols");
+	if (!f->has_proto) {
+		jw__null(w);
+	} else {
+		jw__begin_object(w);
+		for (int i = 0; i < NET_IF_PROTOS; i++) {
+			jw__key(w, proto[i]);
+			print_traffic_json(w, p->bytes[PODNET_RX][i],
+					   p->packets[PODNET_RX][i],
+					   p->bytes[PODNET_TX][i],
+					   p->packets[PODNET_TX][i]);
+		}
+		jw__end_object(w);
+	}
+	jw__end_object(w);
+}
+
+/*
+ * "network": the cgroup's socket traffic (cgroup_skb), and with ifs the interfaces of its own
+ * namespace (CRI NetworkUsage: default_interface and interfaces, from the pod's side).
+ */
+static void print_network_json(struct jw *w, const struct cg_usage *u, uint64_t ts, bool ifs)
+{
+	const struct podnet_ns *ns = u->netns;
+
+	jw__key(w, "network");
+	jw__begin_object(w);
+	jw__kv_u64(w, "timestamp_ns", ts);
+	jw__key(w, "sockets");
+	if (u->has_net)
+		print_traffic_json(w, u->net.rx_bytes, u->net.rx_packets, u->net.tx_bytes,
+				   u->net.tx_packets);
+	else
+		jw__null(w);
+	if (!u->has_net)
+		jw__kv_string(w, "sockets_error", u->net_why);
+	if (ifs) {
+		jw__key(w, "host_network");
+		jw__bool(w, u->host_network);
+		jw__key(w, "default_interface");
+		if (ns && ns->default_idx >= 0)
+			print_interface_json(w, &ns->ifs[ns->default_idx]);
+		else
+			jw__null(w);
+		jw__key(w, "interfaces");
+		jw__begin_array(w);
+		for (size_t i = 0; ns && i < ns->n; i++)
+			print_interface_json(w, &ns->ifs[i]);
+		jw__end_array(w);
+		if (!ns && !u->host_network)
+			jw__kv_string(w, "interfaces_error", u->netns_why);
+	}
+	jw__end_object(w);
+}
+
 static void print_json(const struct collector *c, const struct stats_opts *o)
 {
 	uint64_t ts = clock__to_realtime_ns(collector__cpu_sample(c)->ts_ns);
@@ -204,6 +305,8 @@ static void print_json(const struct collector *c, const struct stats_opts *o)
 		jw__kv_string(w, "runtime", runtime__name(u.node->ident.runtime));
 		print_cgroup_json(w, &u, ts);
 		print_layer_json(w, &u);
+		/* A pod's containers share its namespace: the pod carries the interfaces. */
+		print_network_json(w, &u, ts, !u.node->ident.pod_uid[0]);
 		jw__end_object(w);
 	}
 	jw__end_array(w);
@@ -216,6 +319,7 @@ static void print_json(const struct collector *c, const struct stats_opts *o)
 		jw__begin_object(w);
 		jw__kv_string(w, "uid", u.node->ident.pod_uid);
 		print_cgroup_json(w, &u, ts);
+		print_network_json(w, &u, ts, true);
 		jw__key(w, "containers");
 		jw__begin_array(w);
 		for (size_t j = 0; j < n; j++) {
@@ -260,7 +364,7 @@ static void print_escaped(const char *s)
 
 static void print_row(const struct cg_usage *u, const char *id, const char *pod, const char *rt)
 {
-	char cores[16] = "-", used[24] = "-", inodes[24] = "-";
+	char cores[16] = "-", used[24] = "-", inodes[24] = "-", rx[24] = "-", tx[24] = "-";
 
 	if (u->has_rate)
 		snprintf(cores, sizeof(cores), "%.3f", u->nano_cores / 1e9);
@@ -268,8 +372,12 @@ static void print_row(const struct cg_usage *u, const char *id, const char *pod,
 		snprintf(used, sizeof(used), "%llu", (unsigned long long)u->layer.used_bytes);
 		snprintf(inodes, sizeof(inodes), "%llu", (unsigned long long)u->layer.inodes_used);
 	}
-	printf("%-12s  %-36s  %-10s  %12.3f  %6s  %10llu  %12s  %8s  ", id, pod, rt,
-	       u->cpu_ns / 1e9, cores, (unsigned long long)u->switches, used, inodes);
+	if (u->has_net) {
+		snprintf(rx, sizeof(rx), "%llu", (unsigned long long)u->net.rx_bytes);
+		snprintf(tx, sizeof(tx), "%llu", (unsigned long long)u->net.tx_bytes);
+	}
+	printf("%-12s  %-36s  %-10s  %12.3f  %6s  %10llu  %12s  %8s  %12s  %12s  ", id, pod, rt,
+	       u->cpu_ns / 1e9, cores, (unsigned long long)u->switches, used, inodes, rx, tx);
 	print_escaped(u->node->path);
 	putchar('\n');
 }
@@ -280,8 +388,9 @@ static void print_table(const struct collector *c, const struct stats_opts *o)
 	struct cg_usage u;
 	char buf[16];
 
-	printf("%-12s  %-36s  %-10s  %12s  %6s  %10s  %12s  %8s  %s\n", "CONTAINER", "POD",
-	       "RUNTIME", "CPU_SECONDS", "CORES", "SWITCHES", "USED_BYTES", "INODES", "CGROUP");
+	printf("%-12s  %-36s  %-10s  %12s  %6s  %10s  %12s  %8s  %12s  %12s  %s\n", "CONTAINER",
+	       "POD", "RUNTIME", "CPU_SECONDS", "CORES", "SWITCHES", "USED_BYTES", "INODES",
+	       "NET_RX_BYTES", "NET_TX_BYTES", "CGROUP");
 	/* Each pod, then its containers. */
 	for (size_t i = 0; i < n; i++) {
 		collector__usage(c, i, &u);
@@ -355,9 +464,18 @@ int cmd_stats(int argc, char **argv)
 		  cpu__switch_hook(collector__cpu(c)),
 		  cpu__batch_reads(collector__cpu(c)) ? "batch" : "per-key",
 		  cpu__tracks_removal(collector__cpu(c)) ? "tracepoint" : "reconciled by walks");
+	if (collector__net_error(c))
+		log_warn("network counters are unavailable (%s), continuing without them",
+			 collector__net_error(c));
+	if (collector__net(c))
+		log_debug("network: cgroup_skb at '%s'; device counters via %s", root,
+			  net__tc_mode(collector__net(c)));
 	err = collector__collect(c);
-	if (!err)
+	if (!err) {
+		log_debug("first sample taken, the second in %llu ms",
+			  (unsigned long long)(o.interval_ns / 1000000));
 		err = sleep_ns(o.interval_ns);
+	}
 	if (!err)
 		err = collector__collect(c);
 	if (err) {

@@ -15,6 +15,7 @@
 
 #include "disk_helpers.h"
 #include "helpers.h"
+#include "net_helpers.h"
 
 #define TALLY "build/tally"
 
@@ -22,6 +23,7 @@ static void fini(void)
 {
 	th_cleanup();
 	dh_cleanup();
+	nh_cleanup();
 }
 
 TestSuite(stats, .fini = fini, .timeout = 60);
@@ -249,4 +251,154 @@ Test(stats, writable_layer_of_overlay_root_matches_du)
 		     (unsigned long long)dh_du_inodes(o.upper));
 	cr_expect(bytes >= 70000 + 4096, "the container's files are counted: %llu", bytes);
 	cr_expect(strstr(why, "not overlay") != NULL, "reason for no layer: %s", why);
+}
+
+/* Says it is in its namespace (the helper enters it before calling), then sleeps. */
+static void ready_sleeper(void *arg)
+{
+	int *p = arg;
+
+	if (write(p[1], "r", 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+static pid_t start_in(const char *cg, const char *ns)
+{
+	int p[2];
+	char b;
+	pid_t pid;
+
+	cr_assert_eq(pipe(p), 0);
+	pid = nh_child_start(cg, ns, ready_sleeper, p);
+	close(p[1]);
+	cr_assert_eq(read(p[0], &b, 1), 1, "the container process failed to start");
+	close(p[0]);
+	return pid;
+}
+
+/*
+ * Wait (bounded) until tally logged its first sample: from then on its programs count, tc
+ * included. tc on the device alone would not do: another tally (a test running at the same
+ * time) may have attached there first.
+ */
+static bool wait_first_sample(const char *log)
+{
+	char line[4096];
+
+	/* -v also lets libbpf's load log through: look at every line. */
+	for (int i = 0; i < 1000; i++) {
+		FILE *f = fopen(log, "r");
+		bool found = false;
+
+		while (f && !found && fgets(line, sizeof(line), f))
+			found = strstr(line, "first sample taken") != NULL;
+		if (f)
+			fclose(f);
+		if (found)
+			return true;
+		th_sleep_ms(10);
+	}
+	return false;
+}
+
+/*
+ * A pod with its own network namespace (a veth pair, as a CNI makes), a container in it and a
+ * host-network container: the pod's interface from the pod's side equals the kernel's link
+ * counters of the host end, its protocol breakdown sums to them, and the container's socket
+ * traffic is exactly the datagrams it exchanged.
+ */
+Test(stats, pod_network_matches_link_counters)
+{
+	static const char uid[] = "0f0e0d0c-0b0a-4998-8776-655443322110";
+	static const char cid[] = "cccc0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
+	static const char hid[] = "dddd0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
+	const char *top = th_test_cgroup("podnet") + strlen(th_cgroot()) + 1;
+	char rel[512], cmd[4096], out[8192], ifname[64], defname[64], log[64];
+	unsigned long long v[12], sock[4];
+	bool ok;
+	const char *cg, *hcg, *srv;
+	struct nh_udp_client cli;
+	struct nh_stats host;
+	struct nh_link l;
+	FILE *tally;
+	int rc;
+
+	nh_link_create(&l, "stats-podnet", "sp");
+	snprintf(rel, sizeof(rel), "%s/kubepods/pod%s/%s", top, uid, cid);
+	cg = th_cgroup_create(rel);
+	snprintf(rel, sizeof(rel), "%s/docker-%s.scope", top, hid);
+	hcg = th_cgroup_create(rel);
+	snprintf(rel, sizeof(rel), "%s/server", top);
+	srv = th_cgroup_create(rel);
+	start_in(cg, l.ns);
+	start_in(hcg, NULL);
+	snprintf(log, sizeof(log), "/tmp/tally-test-stats-%d.log", (int)getpid());
+	snprintf(cmd, sizeof(cmd),
+		 TALLY " -v stats --json --interval 3s 2>%s | python3 -c '"
+		       "import json,sys\n"
+		       "d = json.load(sys.stdin)\n"
+		       "p = [x for x in d[\"pods\"] if x[\"uid\"] == \"%s\"][0][\"network\"]\n"
+		       "assert p[\"host_network\"] is False, p\n"
+		       "assert len(p[\"interfaces\"]) == 1, p\n"
+		       "i = p[\"interfaces\"][0]\n"
+		       "q = i[\"protocols\"]\n"
+		       "s = sum(q[k][f] for k in q for f in (\"rx_bytes\",)), "
+		       "sum(q[k][f] for k in q for f in (\"rx_packets\",)), "
+		       "sum(q[k][f] for k in q for f in (\"tx_bytes\",)), "
+		       "sum(q[k][f] for k in q for f in (\"tx_packets\",))\n"
+		       "c = {x[\"id\"]: x for x in d[\"containers\"]}\n"
+		       "k = c[\"%s\"][\"network\"][\"sockets\"]\n"
+		       "assert \"interfaces\" not in c[\"%s\"][\"network\"]\n"
+		       "h = c[\"%s\"][\"network\"]\n"
+		       "assert h[\"host_network\"] is True and h[\"interfaces\"] == [], h\n"
+		       "print(i[\"name\"], p[\"default_interface\"][\"name\"], i[\"rx_bytes\"],"
+		       " i[\"rx_packets\"], i[\"tx_bytes\"], i[\"tx_packets\"], *s,"
+		       " q[\"udp\"][\"tx_packets\"], q[\"udp\"][\"rx_packets\"],"
+		       " k[\"rx_bytes\"], k[\"rx_packets\"], k[\"tx_bytes\"], k[\"tx_packets\"])'",
+		 log, uid, cid, cid, hid);
+	tally = popen(cmd, "r");
+	cr_assert_not_null(tally);
+	/* Traffic only once tc counts: from then on, tc and the link counters see the same. */
+	ok = wait_first_sample(log);
+	if (!ok)
+		pclose(tally);
+	unlink(log);
+	cr_assert(ok, "tally never logged its first sample");
+	cr_expect_geq(nh_tcx_prog_count(l.host_ifindex, false), 1, "tally's tc on %s", l.host);
+	cli = (struct nh_udp_client){.cg = cg, .count = 200, .size = 1000, .ack = 100};
+	nh_udp_exchange(&l, srv, &cli, 1);
+	out[0] = '\0';
+	if (!fgets(out, sizeof(out), tally))
+		out[0] = '\0';
+	rc = pclose(tally);
+	cr_assert_eq(rc, 0, "tally stats --json | python3 failed (%d): %s", rc, out);
+	nh_stats_read(l.host, &host);
+	cr_assert_eq(sscanf(out, "%63s %63s %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
+				 "%llu %llu %llu",
+			    ifname, defname, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
+			    &v[8], &v[9], &sock[0], &sock[1], &sock[2], &sock[3]),
+		     16, "unexpected output: %s", out);
+	cr_expect_str_eq(ifname, l.peer);
+	cr_expect_str_eq(defname, l.peer);
+	/* From the pod's side: what the host end received, the pod sent. */
+	cr_expect_eq(v[0], host.tx_bytes, "pod rx_bytes %llu, host tx %llu", v[0],
+		     (unsigned long long)host.tx_bytes);
+	cr_expect_eq(v[1], host.tx_packets);
+	cr_expect_eq(v[2], host.rx_bytes, "pod tx_bytes %llu, host rx %llu", v[2],
+		     (unsigned long long)host.rx_bytes);
+	cr_expect_eq(v[3], host.rx_packets);
+	/* Protocols sum to the interface's totals. */
+	cr_expect_eq(v[4], v[0], "protocols rx_bytes %llu, interface %llu", v[4], v[0]);
+	cr_expect_eq(v[5], v[1]);
+	cr_expect_eq(v[6], v[2], "protocols tx_bytes %llu, interface %llu", v[6], v[2]);
+	cr_expect_eq(v[7], v[3]);
+	cr_expect_eq(v[8], 200, "udp tx_packets %llu", v[8]);
+	cr_expect_eq(v[9], 200, "udp rx_packets %llu", v[9]);
+	/* The container's sockets: 200 datagrams each way, L3 bytes (20 IP + 8 UDP). */
+	cr_expect_eq(sock[3], 200, "socket tx_packets %llu", sock[3]);
+	cr_expect_eq(sock[2], 200 * (1000 + 28), "socket tx_bytes %llu", sock[2]);
+	cr_expect_eq(sock[1], 200, "socket rx_packets %llu", sock[1]);
+	cr_expect_eq(sock[0], 200 * (100 + 28), "socket rx_bytes %llu", sock[0]);
 }
