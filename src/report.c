@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The stats document: every container and pod of the latest generation as JSON, with CRI
+ * field names. One writer for `tally stats --json` and the agent's API.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "tally/net.h"
+#include "report.h"
+#include "util.h"
+
+/* ts: the sample's wall-clock time, converted once so every object carries the same one. */
+static void cpu_json(struct jw *w, const struct cg_usage *u, uint64_t ts)
+{
+	jw__key(w, "cpu");
+	jw__begin_object(w);
+	jw__kv_u64(w, "timestamp_ns", ts);
+	jw__kv_u64(w, "usage_core_nano_seconds", u->cpu_ns);
+	if (u->has_rate)
+		jw__kv_u64(w, "usage_nano_cores", u->nano_cores);
+	else
+		jw__kv_null(w, "usage_nano_cores");
+	jw__kv_u64(w, "switches", u->switches);
+	jw__end_object(w);
+}
+
+/* What every cgroup object carries: its path, its id and its CPU. */
+static void cgroup_json(struct jw *w, const struct cg_usage *u, uint64_t ts)
+{
+	jw__kv_string(w, "cgroup", u->node->path);
+	jw__kv_u64(w, "cgroup_id", u->node->id);
+	cpu_json(w, u, ts);
+}
+
+/* CRI ContainerStats.writable_layer, with the upper dir it measures; null and the reason. */
+static void layer_json(struct jw *w, const struct cg_usage *u)
+{
+	jw__key(w, "writable_layer");
+	if (!u->upperdir) {
+		jw__null(w);
+		jw__kv_string(w, "writable_layer_error", u->layer_why);
+		return;
+	}
+	jw__begin_object(w);
+	jw__kv_u64(w, "timestamp_ns", u->layer.timestamp_ns);
+	jw__kv_string(w, "upperdir", u->upperdir);
+	jw__kv_u64(w, "used_bytes", u->layer.used_bytes);
+	jw__kv_u64(w, "inodes_used", u->layer.inodes_used);
+	jw__end_object(w);
+	jw__key(w, "image_layers");
+	jw__begin_object(w);
+	jw__kv_u64(w, "layers", u->nimage);
+	jw__kv_u64(w, "used_bytes", u->image.used_bytes);
+	jw__kv_u64(w, "inodes_used", u->image.inodes_used);
+	jw__end_object(w);
+}
+
+static void traffic_json(struct jw *w, uint64_t rx_bytes, uint64_t rx_packets,
+			       uint64_t tx_bytes, uint64_t tx_packets)
+{
+	jw__begin_object(w);
+	jw__kv_u64(w, "rx_bytes", rx_bytes);
+	jw__kv_u64(w, "rx_packets", rx_packets);
+	jw__kv_u64(w, "tx_bytes", tx_bytes);
+	jw__kv_u64(w, "tx_packets", tx_packets);
+	jw__end_object(w);
+}
+
+/* CRI InterfaceStats, with packets, drops and tally's protocol breakdown (null without tc). */
+static void interface_json(struct jw *w, const struct podnet_if *f)
+{
+	static const char *const proto[NET_IF_PROTOS] = {
+	    [NET_IF_TCP] = "tcp",
+	    [NET_IF_UDP] = "udp",
+	    [NET_IF_ICMP] = "icmp",
+	    [NET_IF_OTHER] = "other",
+	};
+	const struct net_if_counter *p = &f->proto;
+
+	jw__begin_object(w);
+	jw__kv_string(w, "name", f->name);
+	if (!f->has_stats) {
+		/* No host-side peer seen: nothing is known of it, and zero would be a lie. */
+		jw__kv_null(w, "rx_bytes");
+		jw__kv_null(w, "tx_bytes");
+		jw__end_object(w);
+		return;
+	}
+	jw__kv_u64(w, "rx_bytes", f->stats.rx_bytes);
+	jw__kv_u64(w, "rx_packets", f->stats.rx_packets);
+	jw__kv_u64(w, "rx_errors", f->stats.rx_errors);
+	jw__kv_u64(w, "rx_dropped", f->stats.rx_dropped);
+	jw__kv_u64(w, "tx_bytes", f->stats.tx_bytes);
+	jw__kv_u64(w, "tx_packets", f->stats.tx_packets);
+	jw__kv_u64(w, "tx_errors", f->stats.tx_errors);
+	jw__kv_u64(w, "tx_dropped", f->stats.tx_dropped);
+	jw__key(w, "protocols");
+	if (!f->has_proto) {
+		jw__null(w);
+	} else {
+		jw__begin_object(w);
+		for (int i = 0; i < NET_IF_PROTOS; i++) {
+			jw__key(w, proto[i]);
+			traffic_json(w, p->bytes[PODNET_RX][i],
+					   p->packets[PODNET_RX][i],
+					   p->bytes[PODNET_TX][i],
+					   p->packets[PODNET_TX][i]);
+		}
+		jw__end_object(w);
+	}
+	jw__end_object(w);
+}
+
+/*
+ * "network": the cgroup's socket traffic (cgroup_skb), and with ifs the interfaces of its own
+ * namespace (CRI NetworkUsage: default_interface and interfaces, from the pod's side).
+ */
+static void network_json(struct jw *w, const struct cg_usage *u, uint64_t ts, bool ifs)
+{
+	const struct podnet_ns *ns = u->netns;
+
+	jw__key(w, "network");
+	jw__begin_object(w);
+	jw__kv_u64(w, "timestamp_ns", ts);
+	jw__key(w, "sockets");
+	if (u->has_net)
+		traffic_json(w, u->net.rx_bytes, u->net.rx_packets, u->net.tx_bytes,
+				   u->net.tx_packets);
+	else
+		jw__null(w);
+	if (!u->has_net)
+		jw__kv_string(w, "sockets_error", u->net_why);
+	if (ifs) {
+		jw__key(w, "host_network");
+		jw__bool(w, u->host_network);
+		jw__key(w, "default_interface");
+		if (ns && ns->default_idx >= 0)
+			interface_json(w, &ns->ifs[ns->default_idx]);
+		else
+			jw__null(w);
+		jw__key(w, "interfaces");
+		jw__begin_array(w);
+		for (size_t i = 0; ns && i < ns->n; i++)
+			interface_json(w, &ns->ifs[i]);
+		jw__end_array(w);
+		if (!ns && !u->host_network)
+			jw__kv_string(w, "interfaces_error", u->netns_why);
+	}
+	jw__end_object(w);
+}
+
+static uint64_t report__ts(const struct collector *c)
+{
+	return clock__to_realtime_ns(collector__cpu_sample(c)->ts_ns);
+}
+
+/* One container object (CRI ContainerStats, with tally's additions). */
+static void container_json(struct jw *w, const struct cg_usage *u, uint64_t ts)
+{
+	jw__begin_object(w);
+	jw__kv_string(w, "id", u->node->ident.id);
+	jw__kv_string(w, "pod", u->node->ident.pod_uid[0] ? u->node->ident.pod_uid : NULL);
+	jw__kv_string(w, "runtime", runtime__name(u->node->ident.runtime));
+	cgroup_json(w, u, ts);
+	layer_json(w, u);
+	/* A pod's containers share its namespace: the pod carries the interfaces. */
+	network_json(w, u, ts, !u->node->ident.pod_uid[0]);
+	jw__end_object(w);
+}
+
+/* One pod object (CRI PodSandboxStats, with tally's additions). */
+static void pod_json(struct jw *w, const struct collector *c, const struct cg_usage *u,
+		     uint64_t ts)
+{
+	size_t n = collector__count(c);
+
+	jw__begin_object(w);
+	jw__kv_string(w, "uid", u->node->ident.pod_uid);
+	cgroup_json(w, u, ts);
+	network_json(w, u, ts, true);
+	jw__key(w, "containers");
+	jw__begin_array(w);
+	for (size_t j = 0; j < n; j++) {
+		const struct cg_node *x = collector__node(c, j);
+
+		if (x->ident.kind == CG_CONTAINER && !strcmp(x->ident.pod_uid, u->node->ident.pod_uid))
+			jw__string(w, x->ident.id);
+	}
+	jw__end_array(w);
+	jw__end_object(w);
+}
+
+/* An array of every cgroup of one kind. */
+static void kind_json(struct jw *w, const struct collector *c, enum cg_kind kind)
+{
+	uint64_t ts = report__ts(c);
+	size_t n = collector__count(c);
+	struct cg_usage u;
+
+	jw__begin_array(w);
+	for (size_t i = 0; i < n; i++) {
+		collector__usage(c, i, &u);
+		if (u.node->ident.kind != kind)
+			continue;
+		if (kind == CG_CONTAINER) {
+			container_json(w, &u, ts);
+		} else if (kind == CG_POD) {
+			pod_json(w, c, &u, ts);
+		} else {
+			jw__begin_object(w);
+			cgroup_json(w, &u, ts);
+			jw__end_object(w);
+		}
+	}
+	jw__end_array(w);
+}
+
+void report__containers(struct jw *w, const struct collector *c)
+{
+	kind_json(w, c, CG_CONTAINER);
+}
+
+void report__pods(struct jw *w, const struct collector *c)
+{
+	kind_json(w, c, CG_POD);
+}
+
+int report__container(struct jw *w, const struct collector *c, const char *id)
+{
+	size_t n = collector__count(c);
+	struct cg_usage u;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cg_node *x = collector__node(c, i);
+
+		if (x->ident.kind != CG_CONTAINER || strcmp(x->ident.id, id))
+			continue;
+		collector__usage(c, i, &u);
+		container_json(w, &u, report__ts(c));
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void report__document(struct jw *w, const struct collector *c, bool others)
+{
+	jw__begin_object(w);
+	jw__kv_u64(w, "timestamp_ns", report__ts(c));
+	jw__key(w, "containers");
+	report__containers(w, c);
+	jw__key(w, "pods");
+	report__pods(w, c);
+	if (others) {
+		jw__key(w, "cgroups");
+		kind_json(w, c, CG_OTHER);
+	}
+	jw__end_object(w);
+}
