@@ -13,7 +13,7 @@ BUILD ?= build
 CC ?= cc
 CLANG ?= clang
 BPFTOOL ?= bpftool
-PKGS := libbpf libnl-3.0 libnl-route-3.0 zlib libelf
+PKGS := libbpf libnl-3.0 libnl-route-3.0 zlib libelf libmicrohttpd
 
 ifeq ($(V),1)
 Q :=
@@ -26,12 +26,12 @@ endif
 # Packages needed to build, test and benchmark (Debian names).
 DEPS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev \
 	libcriterion-dev pkg-config make gcc libc6-dev iproute2 util-linux linux-perf coreutils python3 \
-	iperf3
+	iperf3 libmicrohttpd-dev prometheus
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -pthread -g $(WARN) -Iinclude -Isrc -I$(BUILD) -MMD -MP \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lnl-route-3 -lnl-3) -pthread
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lnl-route-3 -lnl-3 -lmicrohttpd) -pthread
 OPT ?= -O2
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
