@@ -421,13 +421,16 @@ static void usage__netns(const struct collector *c, struct cg_usage *out)
 	if (id->kind == CG_OTHER)
 		return;
 	out->netns_why = "no container of the pod was looked up yet";
+	/* A container: its own entry (bsearch); a pod: the first of its containers that knows. */
 	for (size_t i = 0; i < c->nwl; i++) {
 		const struct wlayer *w = &c->wl[i];
 		int k;
 
 		if (id->kind == CG_CONTAINER) {
-			if (w->cgid != out->node->id)
-				continue;
+			w = wl_find(c, out->node->id);
+			if (!w)
+				return;
+			i = c->nwl;
 		} else {
 			k = cg_tree__find(&g->tree, w->cgid);
 			if (k < 0 || strcmp(g->tree.nodes[k].ident.pod_uid, id->pod_uid))
@@ -521,4 +524,11 @@ const char *collector__net_error(const struct collector *c)
 	if (!c->net)
 		return c->net_why;
 	return c->pods ? NULL : c->pods_why;
+}
+
+const struct net_sample *collector__net_sample(const struct collector *c)
+{
+	const struct generation *g = &c->gen[c->cur];
+
+	return c->net && g->valid && g->net_totals ? &g->net : NULL;
 }

@@ -68,6 +68,8 @@ const struct cg_node *collector__node(const struct collector *c, size_t i);
 /* Index of a cgroup id in the latest generation, or -1. */
 int collector__find(const struct collector *c, uint64_t cgid);
 const struct cpu_sample *collector__cpu_sample(const struct collector *c);
+/* The latest generation's socket counters, or NULL without the network path. */
+const struct net_sample *collector__net_sample(const struct collector *c);
 struct tally_cpu *collector__cpu(struct collector *c);
 /* The disk engine, or NULL when fanotify is unavailable (the reason is each layer_why). */
 struct disk *collector__disk(struct collector *c);

@@ -6,6 +6,7 @@
  * program, no device counters, no open fd.
  */
 #include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,14 +57,26 @@ static pid_t start_in(const char *cg, const char *ns)
 	return pid;
 }
 
-static int open_fds(void)
+/* Open fds of this process that refer to the network namespace of inode ino. */
+static int fds_on_netns(uint64_t ino)
 {
+	char want[64], path[300], got[64];
 	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
 	int n = 0;
 
 	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
+	snprintf(want, sizeof(want), "net:[%llu]", (unsigned long long)ino);
+	while ((e = readdir(d))) {
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		len = readlink(path, got, sizeof(got) - 1);
+		if (len <= 0)
+			continue;
+		got[len] = '\0';
+		n += !strcmp(got, want);
+	}
 	closedir(d);
 	return n;
 }
@@ -88,7 +101,7 @@ Test(podnet, pod_found_then_everything_goes_with_it)
 	struct cg_usage u;
 	struct nh_link l;
 	const char *cg;
-	int fds0;
+	uint64_t ino = 0;
 	pid_t pid;
 
 	nh_link_create(&l, "podnet-life", "pl");
@@ -98,7 +111,6 @@ Test(podnet, pod_found_then_everything_goes_with_it)
 	c = collector__new(th_cgroot(), NULL);
 	cr_assert_not_null(c, "collector: %s", strerror(errno));
 	cr_assert_not_null(collector__podnet(c), "%s", collector__net_error(c));
-	fds0 = open_fds();
 
 	/* No process yet: nothing to look into, and said so. */
 	cr_assert_eq(collector__collect(c), 0);
@@ -121,9 +133,12 @@ Test(podnet, pod_found_then_everything_goes_with_it)
 	snprintf(rel, sizeof(rel), "%.500s/%.500s", th_cgroot(), pod);
 	usage_of(c, rel, &u);
 	cr_assert_not_null(u.netns);
-	cr_expect_eq(podnet__count(collector__podnet(c)), 1);
-	cr_expect_eq(nh_tcx_prog_count(l.host_ifindex, false), 1);
-	cr_expect_eq(nh_tcx_prog_count(l.host_ifindex, true), 1);
+	ino = u.netns->ino;
+	cr_expect_not_null(podnet__ns(collector__podnet(c), ino));
+	/* At least: a tally running beside the test (another test, an agent) may be there too. */
+	cr_expect_geq(nh_tcx_prog_count(l.host_ifindex, false), 1);
+	cr_expect_geq(nh_tcx_prog_count(l.host_ifindex, true), 1);
+	cr_expect(net__is_attached(collector__net(c), l.host_ifindex));
 	cr_expect_eq(net__read_if(collector__net(c), l.host_ifindex, &ic), 0);
 
 	/* The veth goes while tracked: detached, its counters dropped, the pod keeps no stats. */
@@ -133,14 +148,14 @@ Test(podnet, pod_found_then_everything_goes_with_it)
 	cr_assert_not_null(u.netns);
 	cr_expect_not(u.netns->ifs[0].has_stats, "stats of a gone device");
 	cr_expect_eq(net__read_if(collector__net(c), l.host_ifindex, &ic), -ENOENT);
-	cr_expect_eq(podnet__attached(collector__podnet(c)), 0);
+	cr_expect_not(net__is_attached(collector__net(c), l.host_ifindex));
 
 	/* The pod goes: its namespace entry with it, and no fd stays open. */
 	th_child_stop(pid);
 	cr_assert_eq(th_cgroup_remove(cg), 0);
 	cr_assert_eq(collector__collect(c), 0);
-	cr_expect_eq(podnet__count(collector__podnet(c)), 0);
-	cr_expect_eq(open_fds(), fds0, "fds before %d, after %d", fds0, open_fds());
+	cr_expect_null(podnet__ns(collector__podnet(c), ino), "the gone pod's namespace is kept");
+	cr_expect_eq(fds_on_netns(ino), 0, "an fd on the gone pod's namespace is open");
 	collector__free(c);
 }
 
@@ -164,6 +179,5 @@ Test(podnet, host_network_container)
 	cr_expect(u.host_network);
 	cr_expect_null(u.netns);
 	cr_expect_null(u.netns_why);
-	cr_expect_eq(podnet__count(collector__podnet(c)), 0);
 	collector__free(c);
 }
