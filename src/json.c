@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "util.h"
 
 /* Deep enough for everything tally writes; deeper documents grow the stack on the heap. */
 #define JW_INITIAL_DEPTH 16
@@ -168,48 +169,6 @@ void jw__end_array(struct jw *w)
 	jw_pop(w, ']');
 }
 
-/*
- * Length of the UTF-8 sequence starting at s (len > 0 bytes available). Sets *ok when it is
- * well-formed; otherwise the length is that of its maximal subpart, at least 1. The byte ranges
- * are those of Unicode's table of well-formed sequences, which excludes overlongs, surrogates
- * and code points above U+10FFFF by construction.
- */
-static size_t utf8_sequence(const unsigned char *s, size_t len, bool *ok)
-{
-	unsigned char lead = s[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t need = 0;
-
-	*ok = false;
-	if (lead >= 0xc2 && lead <= 0xdf) {
-		need = 1;
-	} else if (lead >= 0xe0 && lead <= 0xef) {
-		need = 2;
-		if (lead == 0xe0)
-			lo = 0xa0; /* below is overlong */
-		else if (lead == 0xed)
-			hi = 0x9f; /* above is a surrogate */
-	} else if (lead >= 0xf0 && lead <= 0xf4) {
-		need = 3;
-		if (lead == 0xf0)
-			lo = 0x90; /* below is overlong */
-		else if (lead == 0xf4)
-			hi = 0x8f; /* above is beyond U+10FFFF */
-	} else {
-		return 1;
-	}
-
-	for (size_t i = 1; i <= need; i++) {
-		if (i >= len || s[i] < lo || s[i] > hi)
-			return i;
-		/* only the second byte has a narrowed range */
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	*ok = true;
-	return need + 1;
-}
-
 static void jw_put_escaped(struct jw *w, unsigned char c)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -260,7 +219,7 @@ static void jw_put_string(struct jw *w, const char *str, size_t len)
 			continue;
 		}
 		if (c >= 0x80) {
-			n = utf8_sequence(s + i, len - i, &ok);
+			n = utf8__sequence(s + i, len - i, &ok);
 			if (ok) {
 				i += n;
 				continue;

@@ -131,3 +131,43 @@ uint64_t hash__bytes(uint64_t seed, const void *p, size_t n)
 		h = (h ^ b[i]) * 0x100000001b3ull;
 	return hash__mix64(h);
 }
+
+/*
+ * The byte ranges are those of Unicode's table of well-formed sequences, which excludes
+ * overlongs, surrogates and code points above U+10FFFF by construction.
+ */
+size_t utf8__sequence(const unsigned char *s, size_t len, bool *ok)
+{
+	unsigned char lead = s[0];
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t need = 0;
+
+	*ok = false;
+	if (lead >= 0xc2 && lead <= 0xdf) {
+		need = 1;
+	} else if (lead >= 0xe0 && lead <= 0xef) {
+		need = 2;
+		if (lead == 0xe0)
+			lo = 0xa0; /* below is overlong */
+		else if (lead == 0xed)
+			hi = 0x9f; /* above is a surrogate */
+	} else if (lead >= 0xf0 && lead <= 0xf4) {
+		need = 3;
+		if (lead == 0xf0)
+			lo = 0x90; /* below is overlong */
+		else if (lead == 0xf4)
+			hi = 0x8f; /* above is beyond U+10FFFF */
+	} else {
+		return 1;
+	}
+
+	for (size_t i = 1; i <= need; i++) {
+		if (i >= len || s[i] < lo || s[i] > hi)
+			return i;
+		/* only the second byte has a narrowed range */
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	*ok = true;
+	return need + 1;
+}

@@ -56,4 +56,12 @@ static inline uint64_t hash__mix64(uint64_t x)
 /* FNV-1a over n bytes, starting from seed, then mixed. */
 uint64_t hash__bytes(uint64_t seed, const void *p, size_t n);
 
+/*
+ * Length of the UTF-8 sequence starting at s (len > 0 bytes available). Sets *ok when it is
+ * well-formed; otherwise the length is that of its maximal subpart, at least 1, which is what
+ * one U+FFFD replaces (Unicode 15, section 3.9). The one UTF-8 check: the JSON writer and the
+ * Prometheus exposition both use it.
+ */
+size_t utf8__sequence(const unsigned char *s, size_t len, bool *ok);
+
 #endif /* __TALLY_UTIL_H */
