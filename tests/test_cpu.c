@@ -42,13 +42,23 @@ static void expect_matches_kernel(struct collector *c, const char *abs)
 	struct cg_usage u;
 	int i;
 
-	before = th_cpustat_ns(abs);
-	cr_assert_eq(collector__collect(c), 0);
-	after = th_cpustat_ns(abs);
-	i = collector__find(c, id);
-	cr_assert_geq(i, 0, "cgroup %s not found by the walk", abs);
-	collector__usage(c, i, &u);
-	lo = before > TOL_NS ? before - TOL_NS : 0;
+	/*
+	 * A read during which a running task kept switching out returns a lower bound without
+	 * its in-flight part (cpu__read: exact or less, never more); the next read has it. That
+	 * happens under ASan on a loaded machine: read again, a bounded number of times, only
+	 * while below. Above is never retried.
+	 */
+	for (int attempt = 0;; attempt++) {
+		before = th_cpustat_ns(abs);
+		cr_assert_eq(collector__collect(c), 0);
+		after = th_cpustat_ns(abs);
+		i = collector__find(c, id);
+		cr_assert_geq(i, 0, "cgroup %s not found by the walk", abs);
+		collector__usage(c, i, &u);
+		lo = before > TOL_NS ? before - TOL_NS : 0;
+		if (attempt == 3 || u.cpu_ns + TOL_NS >= lo)
+			break;
+	}
 	/* The kernel can lag a tick behind for a running task: allow the tolerance both ways. */
 	cr_expect(u.cpu_ns + TOL_NS >= lo &&
 		      (th_close(u.cpu_ns, before, TOL_REL, TOL_NS) ||
@@ -94,8 +104,12 @@ Test(cpu, inflight_burner_alone)
 	expect_matches_kernel(c, cg);
 	e = cpu_sample__find(collector__cpu_sample(c), th_cgroup_id(cg));
 	cr_assert_not_null(e);
-	/* It never switched out since it started: its time is all in flight. */
-	cr_expect_gt(e->inflight_ns, 200000000ull, "in-flight %.3f s of %.3f s",
+	/*
+	 * It seldom switches out: most of its time is in flight, far more than any CFS slice.
+	 * A kernel thread of a higher class (migration, stop) can still take the CPU once; so
+	 * not all of it, but over 50 ms.
+	 */
+	cr_expect_gt(e->inflight_ns, 50000000ull, "in-flight %.3f s of %.3f s",
 		     e->inflight_ns / 1e9, e->time_ns / 1e9);
 	th_sleep_ms(150);
 	expect_matches_kernel(c, cg);
