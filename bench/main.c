@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * build/bench-tally [cpu|disk]: run one benchmark, or every one in turn (what `make bench`
+ * build/bench-tally [cpu|disk|net]: run one benchmark, or every one in turn (what `make bench`
  * does). Each prints a Markdown report on stdout, progress on stderr, and asserts nothing.
  */
 #include <stdio.h>
@@ -8,6 +8,7 @@
 
 int bench_cpu(int argc, char **argv);
 int bench_disk(int argc, char **argv);
+int bench_net(int argc, char **argv);
 
 static const struct {
 	const char *name;
@@ -15,6 +16,7 @@ static const struct {
 } benches[] = {
     {"cpu", bench_cpu},
     {"disk", bench_disk},
+    {"net", bench_net},
 };
 
 #define N_BENCHES (sizeof(benches) / sizeof(benches[0]))
