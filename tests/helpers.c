@@ -323,3 +323,17 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 	}
 	closedir(d);
 }
+
+int th_run(const char *cmd, char *out, size_t len)
+{
+	size_t n = 0;
+	FILE *p = popen(cmd, "r");
+	int st;
+
+	cr_assert_not_null(p, "popen %s", cmd);
+	while (n + 1 < len && fgets(out + n, (int)(len - n), p))
+		n += strlen(out + n);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}

@@ -10,6 +10,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -51,6 +52,12 @@ int th_child_wait(pid_t pid);
 /* Spin the calling thread for ms of CPU-ish wall time. */
 void th_spin_ms(unsigned ms);
 void th_sleep_ms(unsigned ms);
+
+/*
+ * Run a shell command (popen): its stdout into out (stderr too when cmd says 2>&1), cut to
+ * len - 1 bytes; returns its exit status, 128 when it did not exit.
+ */
+int th_run(const char *cmd, char *out, size_t len);
 
 /* Stop every child and remove every cgroup this process created (deepest first). */
 void th_cleanup(void);

@@ -18,6 +18,7 @@
 #include <criterion/criterion.h>
 
 #include "disk_helpers.h"
+#include "helpers.h"
 
 #define TALLY "build/tally"
 
@@ -27,21 +28,6 @@ static void fini(void)
 }
 
 TestSuite(du, .fini = fini, .timeout = 60);
-
-/* Run a shell command; stdout (and stderr with 2>&1 in cmd) into out; the exit status. */
-static int run(const char *cmd, char *out, size_t len)
-{
-	size_t n = 0;
-	FILE *p = popen(cmd, "r");
-	int st;
-
-	cr_assert_not_null(p, "popen %s", cmd);
-	while (n + 1 < len && fgets(out + n, (int)(len - n), p))
-		n += strlen(out + n);
-	out[n] = '\0';
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
 
 /* A small tree with what du counts specially: a hard link, a symlink out, a sparse file. */
 static char *make_tree(const char *name)
@@ -66,7 +52,7 @@ Test(du, prints_what_du_prints)
 	int rc;
 
 	snprintf(cmd, sizeof(cmd), TALLY " du %s %s", T, U);
-	rc = run(cmd, out, sizeof(out));
+	rc = th_run(cmd, out, sizeof(out));
 	cr_assert_eq(rc, 0, "%s: exit %d: %s", cmd, rc, out);
 	cr_assert_eq(sscanf(out, "%llu\t%llu\t%1023[^\n]\n%llu\t%llu\t%1023[^\n]", &b1, &i1, p1,
 			    &b2, &i2, p2),
@@ -99,7 +85,7 @@ Test(du, json_document)
 		       "assert t[0][\"timestamp_ns\"] > 1.6e18, d\n"
 		       "print(t[0][\"used_bytes\"], t[0][\"inodes_used\"])'",
 		 T, T);
-	rc = run(cmd, out, sizeof(out));
+	rc = th_run(cmd, out, sizeof(out));
 	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
 	cr_assert_eq(sscanf(out, "%llu %llu", &b, &i), 2, "unexpected output: %s", out);
 	cr_expect_eq(b, dh_du_bytes(T));
@@ -194,32 +180,32 @@ Test(du, errors_say_what_is_wrong)
 	int rc;
 
 	snprintf(cmd, sizeof(cmd), TALLY " du %s/nonexistent 2>&1", T);
-	rc = run(cmd, out, sizeof(out));
+	rc = th_run(cmd, out, sizeof(out));
 	cr_expect_eq(rc, 1, "missing dir: exit %d", rc);
 	cr_expect(strstr(out, "failed to walk") && strstr(out, "No such file or directory"), "%s",
 		  out);
 
 	snprintf(cmd, sizeof(cmd), TALLY " du %s/root 2>&1", T);
-	rc = run(cmd, out, sizeof(out));
+	rc = th_run(cmd, out, sizeof(out));
 	cr_expect_eq(rc, 1, "symlink: exit %d", rc);
 	cr_expect(strstr(out, "symlink") != NULL, "a symlink is refused, and said so: %s", out);
 
 	snprintf(cmd, sizeof(cmd), TALLY " du --json %s/sparse", T);
-	rc = run(cmd, out, sizeof(out));
+	rc = th_run(cmd, out, sizeof(out));
 	cr_expect_eq(rc, 1, "a file: exit %d", rc);
 	cr_expect(strstr(out, "{\"error\":") == out, "JSON error document: %s", out);
 
-	rc = run(TALLY " du 2>&1", out, sizeof(out));
+	rc = th_run(TALLY " du 2>&1", out, sizeof(out));
 	cr_expect_eq(rc, 2, "no argument: exit %d", rc);
 	cr_expect(strstr(out, "no directory given") != NULL, "%s", out);
 
-	rc = run(TALLY " du --interval 0 . 2>&1", out, sizeof(out));
+	rc = th_run(TALLY " du --interval 0 . 2>&1", out, sizeof(out));
 	cr_expect_eq(rc, 2, "bad interval: exit %d", rc);
 
-	rc = run(TALLY " du --mark bogus . 2>&1", out, sizeof(out));
+	rc = th_run(TALLY " du --mark bogus . 2>&1", out, sizeof(out));
 	cr_expect_eq(rc, 2, "bad mark mode: exit %d", rc);
 
-	rc = run(TALLY " du --help", out, sizeof(out));
+	rc = th_run(TALLY " du --help", out, sizeof(out));
 	cr_expect_eq(rc, 0);
 	cr_expect(strstr(out, "Usage: tally du") != NULL, "%s", out);
 	free(T);

@@ -52,22 +52,6 @@ static char *exposition(struct collector *c, const struct prom_agent *a, size_t 
 	return buf;
 }
 
-/* Run a shell command; its stdout and stderr into out; its exit status. */
-static int run(const char *cmd, char *out, size_t len)
-{
-	size_t n = 0;
-	FILE *p;
-	int st;
-
-	p = popen(cmd, "r");
-	cr_assert_not_null(p, "popen %s", cmd);
-	while (n + 1 < len && fgets(out + n, (int)(len - n), p))
-		n += strlen(out + n);
-	out[n] = '\0';
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 static void write_file(const char *path, const void *data, size_t len)
 {
 	FILE *f = fopen(path, "w");
@@ -86,7 +70,7 @@ static int promtool(const char *text, size_t len, char *out, size_t outlen)
 	snprintf(path, sizeof(path), "/tmp/tally-test-prom-%d.txt", (int)getpid());
 	write_file(path, text, len);
 	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", path);
-	rc = run(cmd, out, outlen);
+	rc = th_run(cmd, out, outlen);
 	unlink(path);
 	return rc;
 }
@@ -570,7 +554,7 @@ Test(prom, gzip_round_trips)
 	write_file(path, text, n);
 	write_file(gzpath, gz, gzlen);
 	snprintf(cmd, sizeof(cmd), "gzip -dc %s | cmp - %s 2>&1", gzpath, path);
-	cr_expect_eq(run(cmd, out, sizeof(out)), 0, "gzip -dc differs: %s", out);
+	cr_expect_eq(th_run(cmd, out, sizeof(out)), 0, "gzip -dc differs: %s", out);
 	unlink(path);
 	unlink(gzpath);
 	free(gz);

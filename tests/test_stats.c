@@ -28,22 +28,6 @@ static void fini(void)
 
 TestSuite(stats, .fini = fini, .timeout = 60);
 
-/* Run a shell command; capture stdout (and stderr when merge); return the exit status. */
-static int run(const char *cmd, char *out, size_t len)
-{
-	size_t n = 0;
-	FILE *p;
-	int st;
-
-	p = popen(cmd, "r");
-	cr_assert_not_null(p, "popen %s", cmd);
-	while (n + 1 < len && fgets(out + n, (int)(len - n), p))
-		n += strlen(out + n);
-	out[n] = '\0';
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 Test(stats, json_document_matches_kernel)
 {
 	static const char id[] = "4b1d0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
@@ -71,7 +55,7 @@ Test(stats, json_document_matches_kernel)
 		       "print(c[\"cpu\"][\"usage_core_nano_seconds\"], c[\"cpu\"][\"usage_nano_cores\"],"
 		       " c[\"cgroup_id\"], c[\"runtime\"], c[\"id\"], c[\"cgroup\"], c[\"pod\"])'",
 		 (unsigned long long)th_cgroup_id(cg));
-	rc = run(cmd, out, sizeof(out));
+	rc = th_run(cmd, out, sizeof(out));
 	after = th_cpustat_ns(cg);
 	cr_assert_eq(rc, 0, "tally stats --json | python3 failed (%d): %s", rc, out);
 	cr_assert_eq(sscanf(out, "%llu %llu %llu %63s %127s %255s", &usage, &cores, &cgid, runtime,
@@ -96,14 +80,14 @@ Test(stats, table_lists_containers_and_all)
 
 	snprintf(rel, sizeof(rel), "%s/cri-containerd-%s.scope", top + strlen(th_cgroot()) + 1, id);
 	th_cgroup_create(rel);
-	cr_assert_eq(run(TALLY " stats --interval 100ms", out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(th_run(TALLY " stats --interval 100ms", out, sizeof(out)), 0, "%s", out);
 	cr_expect(strncmp(out, "CONTAINER", 9) == 0, "header: %s", out);
 	cr_expect(strstr(out, "0123456789ab  ") != NULL, "short id missing: %s", out);
 	cr_expect(strstr(out, "containerd") != NULL);
 	/* The test's top cgroup is no container: its own row ends with its path. */
 	snprintf(row_end, sizeof(row_end), "%s\n", top + strlen(th_cgroot()));
 	cr_expect(strstr(out, row_end) == NULL, "non-container without --all: %s", out);
-	cr_assert_eq(run(TALLY " stats --all --interval 100ms", out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(th_run(TALLY " stats --all --interval 100ms", out, sizeof(out)), 0, "%s", out);
 	cr_expect(strstr(out, row_end) != NULL, "--all lists every cgroup: %s", out);
 }
 
@@ -112,14 +96,14 @@ Test(stats, needs_root)
 	char out[4096];
 	int rc;
 
-	rc = run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
+	rc = th_run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
 		 "--bounding-set=-all " TALLY " stats 2>&1",
 		 out, sizeof(out));
 	cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
 	cr_expect(strstr(out, "root") != NULL, "says what is missing: %s", out);
 	cr_expect_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);
 	/* In JSON mode the error is JSON, on stdout. */
-	rc = run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
+	rc = th_run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
 		 "--bounding-set=-all " TALLY " stats --json 2>/dev/null | python3 -c '"
 		 "import json,sys; print(json.load(sys.stdin)[\"error\"])'",
 		 out, sizeof(out));
@@ -135,7 +119,7 @@ Test(stats, needs_cgroup2)
 	/* A private mount namespace without the cgroup2 mount. */
 	snprintf(cmd, sizeof(cmd), "unshare -m sh -c 'umount -l %s && " TALLY " stats' 2>&1",
 		 th_cgroot());
-	rc = run(cmd, out, sizeof(out));
+	rc = th_run(cmd, out, sizeof(out));
 	cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
 	cr_expect(strstr(out, "no cgroup v2") != NULL, "%s", out);
 	cr_expect(strstr(out, "mount -t cgroup2") != NULL, "says how to fix it: %s", out);
@@ -145,18 +129,18 @@ Test(stats, bad_arguments_and_help)
 {
 	char out[8192];
 
-	cr_expect_eq(run(TALLY " stats --interval abc 2>&1", out, sizeof(out)), 2);
+	cr_expect_eq(th_run(TALLY " stats --interval abc 2>&1", out, sizeof(out)), 2);
 	cr_expect(strstr(out, "invalid interval 'abc'") != NULL, "%s", out);
-	cr_expect_eq(run(TALLY " stats --interval 0 2>&1", out, sizeof(out)), 2);
-	cr_expect_eq(run(TALLY " stats --max-cgroups 0 2>&1", out, sizeof(out)), 2);
-	cr_expect_eq(run(TALLY " stats extra 2>&1", out, sizeof(out)), 2);
-	cr_expect_eq(run(TALLY " nosuchcommand 2>&1", out, sizeof(out)), 2);
+	cr_expect_eq(th_run(TALLY " stats --interval 0 2>&1", out, sizeof(out)), 2);
+	cr_expect_eq(th_run(TALLY " stats --max-cgroups 0 2>&1", out, sizeof(out)), 2);
+	cr_expect_eq(th_run(TALLY " stats extra 2>&1", out, sizeof(out)), 2);
+	cr_expect_eq(th_run(TALLY " nosuchcommand 2>&1", out, sizeof(out)), 2);
 	cr_expect(strstr(out, "unknown command") != NULL, "%s", out);
-	cr_expect_eq(run(TALLY " stats --help", out, sizeof(out)), 0);
+	cr_expect_eq(th_run(TALLY " stats --help", out, sizeof(out)), 0);
 	cr_expect(strstr(out, "Usage: tally stats") != NULL, "%s", out);
-	cr_expect_eq(run(TALLY " --help", out, sizeof(out)), 0);
+	cr_expect_eq(th_run(TALLY " --help", out, sizeof(out)), 0);
 	cr_expect(strstr(out, "stats") != NULL, "%s", out);
-	cr_expect_eq(run(TALLY " version", out, sizeof(out)), 0);
+	cr_expect_eq(th_run(TALLY " version", out, sizeof(out)), 0);
 }
 
 struct rootfs_child {
@@ -235,7 +219,7 @@ Test(stats, writable_layer_of_overlay_root_matches_du)
 		       "assert c[\"%s\"][\"writable_layer\"] is None\n"
 		       "print(c[\"%s\"][\"writable_layer_error\"])'",
 		 id1, id1, id2, id2);
-	rc = run(cmd, out, sizeof(out));
+	rc = th_run(cmd, out, sizeof(out));
 	cr_assert_eq(rc, 0, "tally stats --json | python3 failed (%d): %s", rc, out);
 	cr_assert_eq(sscanf(out, "%4095s %llu %llu %llu %llu %llu %255[^\n]", upper, &bytes,
 			    &inodes, &nimage, &ibytes, &iinodes, why),
