@@ -16,6 +16,7 @@ static const struct cmd {
 } cmds[] = {
     {"stats", cmd_stats, "print per-container CPU usage of this node"},
     {"du", cmd_du, "print (and with --watch, follow) the disk usage of directories"},
+    {"agent", cmd_agent, "serve every container's stats over HTTP (Prometheus, JSON)"},
     {"version", cmd_version, "print tally's version"},
     {"help", cmd_help, "print this help"},
 };

@@ -88,11 +88,8 @@ static int stats__parse(int argc, char **argv, struct stats_opts *o)
 			o->all = true;
 			break;
 		case 'M':
-			if (count__parse(optarg, &o->cpu.max_cgroups)) {
-				log_err("invalid --max-cgroups '%s': expected a positive count",
-					optarg);
+			if (cmd__parse_max_cgroups(optarg, &o->cpu))
 				return -EINVAL;
-			}
 			break;
 		case 'h':
 			stats__usage(stdout);
@@ -109,8 +106,16 @@ static int stats__parse(int argc, char **argv, struct stats_opts *o)
 	return 0;
 }
 
-/* Say what is missing and how to fix it, in one line. */
-static int stats__preflight(char *root, size_t len)
+int cmd__parse_max_cgroups(const char *arg, struct cpu_opts *opts)
+{
+	if (count__parse(arg, &opts->max_cgroups)) {
+		log_err("invalid --max-cgroups '%s': expected a positive count", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cmd__preflight(char *root, size_t len)
 {
 	int err;
 
@@ -130,6 +135,31 @@ static int stats__preflight(char *root, size_t len)
 		return -ENOTSUP;
 	}
 	return 0;
+}
+
+struct collector *cmd__collector_new(const char *root, const struct cpu_opts *opts,
+				     const char *cmd)
+{
+	struct collector *c = collector__new(root, opts);
+	int err;
+
+	if (!c) {
+		err = -errno;
+		if (err == -EPERM || err == -EACCES)
+			log_err("failed to load BPF programs: %s: run tally as root (it needs "
+				"CAP_BPF and CAP_PERFMON)",
+				strerror(-err));
+		else
+			log_err("failed to load BPF programs: %s (needs a kernel with BTF and BPF "
+				"tracing programs; run 'tally -v %s' for the verifier log)",
+				strerror(-err), cmd);
+		errno = -err;
+		return NULL;
+	}
+	if (collector__net_error(c))
+		log_warn("network counters are unavailable (%s), continuing without them",
+			 collector__net_error(c));
+	return c;
 }
 
 /* 64-hex ids are shown as their first 12 characters, as docker and crictl do. */
@@ -247,28 +277,15 @@ int cmd_stats(int argc, char **argv)
 	err = stats__parse(argc, argv, &o);
 	if (err)
 		return err > 0 ? 0 : 2;
-	if (stats__preflight(root, sizeof(root)))
+	if (cmd__preflight(root, sizeof(root)))
 		return 1;
-	c = collector__new(root, &o.cpu);
-	if (!c) {
-		err = -errno;
-		if (err == -EPERM || err == -EACCES)
-			log_err("failed to load BPF programs: %s: run tally as root (it needs "
-				"CAP_BPF and CAP_PERFMON)",
-				strerror(-err));
-		else
-			log_err("failed to load BPF programs: %s (needs a kernel with BTF and BPF "
-				"tracing programs; run 'tally -v stats' for the verifier log)",
-				strerror(-err));
+	c = cmd__collector_new(root, &o.cpu, "stats");
+	if (!c)
 		return 1;
-	}
 	log_debug("cgroup2 at '%s'; sched_switch via %s; %s reads; removal %s", root,
 		  cpu__switch_hook(collector__cpu(c)),
 		  cpu__batch_reads(collector__cpu(c)) ? "batch" : "per-key",
 		  cpu__tracks_removal(collector__cpu(c)) ? "tracepoint" : "reconciled by walks");
-	if (collector__net_error(c))
-		log_warn("network counters are unavailable (%s), continuing without them",
-			 collector__net_error(c));
 	if (collector__net(c))
 		log_debug("network: cgroup_skb at '%s'; device counters via %s", root,
 			  net__tc_mode(collector__net(c)));

@@ -1,0 +1,860 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * tally agent: the node daemon. One event loop (epoll over a timerfd for the period, a signalfd,
+ * the fanotify fd and libmicrohttpd's own epoll fd) owns the collector and serves its latest
+ * generation over HTTP: Prometheus text on /metrics, the stats document's parts on /v1/.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "tally/cpu.h"
+#include "collect.h"
+#include "commands.h"
+#include "json.h"
+#include "log.h"
+#include "net.h"
+#include "prom.h"
+#include "report.h"
+#include "util.h"
+
+#define AGENT_DEFAULT_ADDR "127.0.0.1"
+/* In the range Prometheus exporters use (node_exporter's is 9100). */
+#define AGENT_DEFAULT_PORT 9123
+/* --period 0: requests within this long of the last collection share it. */
+#define AGENT_CACHE_NS (500 * 1000000ull)
+/* A shorter period would spend the node's CPU on collecting. */
+#define AGENT_MIN_PERIOD_NS (10 * 1000000ull)
+/*
+ * HTTP limits. A Prometheus server and a few API clients need a handful of connections; the
+ * limit keeps a flood from taking file descriptors and memory. Each connection's request line
+ * and headers must fit its memory pool (MHD answers 414 or 431 otherwise), and a client that
+ * sends nothing for the timeout (a slowloris) is dropped.
+ */
+#define AGENT_MAX_CONNECTIONS 64
+#define AGENT_CONN_MEMORY     (16 * 1024)
+#define AGENT_CONN_TIMEOUT_S  10
+#define AGENT_MAX_URL	      1024
+#define AGENT_BACKLOG	      128
+
+struct agent_opts {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	uint64_t period_ns; /* 0: on demand */
+	enum log_level level;
+	bool level_set;
+	bool verbose; /* 'tally -v agent': libbpf's load log too */
+	struct cpu_opts cpu;
+};
+
+/* What the epoll event's data says. */
+enum agent_fd { AGENT_TIMER, AGENT_SIGNAL, AGENT_HTTP, AGENT_DISK };
+
+/* Owns the event loop, the collector and the HTTP daemon (systemd-oomd's Manager). */
+struct agent {
+	const struct agent_opts *o;
+	char root[PATH_MAX];
+	char listen[INET6_ADDRSTRLEN + 16]; /* "addr:port", the bound port */
+	struct collector *c;
+	struct MHD_Daemon *http;
+	int epfd, timerfd, sigfd;
+	bool ready;		    /* a collection has succeeded: there is something to serve */
+	int last_err;		    /* of the last collection, 0 when it worked */
+	uint64_t last_try_ns;	    /* CLOCK_MONOTONIC end of the last collection */
+	uint64_t dropped_warned;    /* BPF map-full drops already warned about */
+	struct prom_agent counters; /* tally's own series on /metrics */
+	bool stop;
+};
+
+/* Per connection: how many requests reached the handler (none: MHD refused it). */
+struct agent_conn {
+	unsigned requests;
+};
+
+static void agent__usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "Usage: tally agent [OPTIONS]\n\n"
+	    "Run tally as the node's stats daemon: load the BPF programs once, collect every\n"
+	    "cgroup every PERIOD (or on demand), and serve the latest collection over HTTP:\n\n"
+	    "  GET /metrics             Prometheus text format (cAdvisor's metric names; gzip\n"
+	    "                           when the client accepts it)\n"
+	    "  GET /v1/containers       every container, as in 'tally stats --json'\n"
+	    "  GET /v1/containers/ID    one container by its full id (404 when unknown)\n"
+	    "  GET /v1/pods             every Kubernetes pod\n"
+	    "  GET /healthz             200 'ok' once the first collection succeeded, else 503\n\n"
+	    "Options:\n"
+	    "  -l, --listen ADDR:PORT   address to serve on: an IPv4 address or [IPv6]\n"
+	    "                           address, and a port; 0 picks a free port, logged at\n"
+	    "                           start (default %s:%u)\n"
+	    "  -p, --period DURATION    collect every DURATION: 1s (default), 500ms, 10s, ... (at\n"
+	    "                           least 10ms); 0 collects on demand: a request collects\n"
+	    "                           when the last collection is older than %llu ms, and\n"
+	    "                           requests within that window share it\n"
+	    "      --log-level LEVEL    error, warn, info (default) or debug (one line per\n"
+	    "                           collection); logs go to stderr, one line per event\n"
+	    "      --max-cgroups N      cgroups the BPF counter map holds (default %u)\n"
+	    "  -h, --help               print this help\n\n"
+	    "Only GET and HEAD are served (others: 405), with no request body (413), URLs of up\n"
+	    "to %u bytes (414), at most %u connections at once, each dropped after %u s of\n"
+	    "silence. Requests that come during a collection wait for it and are served from it.\n"
+	    "SIGTERM or SIGINT stops the agent (exit 0) and detaches every BPF program; SIGHUP\n"
+	    "reopens the logs (stderr: nothing to reopen).\n\n"
+	    "Needs root (CAP_BPF, CAP_PERFMON; CAP_NET_ADMIN and CAP_SYS_ADMIN for tc and for\n"
+	    "looking into pod network namespaces), a kernel with BTF, and a cgroup v2 mount.\n",
+	    AGENT_DEFAULT_ADDR, AGENT_DEFAULT_PORT, AGENT_CACHE_NS / 1000000,
+	    TALLY_CPU_DEFAULT_MAX_CGROUPS, AGENT_MAX_URL, AGENT_MAX_CONNECTIONS,
+	    AGENT_CONN_TIMEOUT_S);
+}
+
+/* "1.2.3.4:80" or "[::1]:80"; numeric addresses only, so no resolver runs. 0 or -EINVAL. */
+static int listen__parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *hs = s;
+	size_t hlen;
+	unsigned long port;
+	char *end;
+
+	memset(ss, 0, sizeof(*ss));
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		hs = s + 1;
+		hlen = close - hs;
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -EINVAL;
+		hlen = colon - s;
+	}
+	if (!hlen || hlen >= sizeof(host) || colon[1] < '0' || colon[1] > '9')
+		return -EINVAL;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || *end || port > 65535)
+		return -EINVAL;
+	memcpy(host, hs, hlen);
+	host[hlen] = '\0';
+	if (*s == '[') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+			return -EINVAL;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+			return -EINVAL;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		*len = sizeof(*a);
+	}
+	return 0;
+}
+
+static int agent__parse(int argc, char **argv, struct agent_opts *o)
+{
+	static const struct option longopts[] = {
+	    {"listen", required_argument, NULL, 'l'},
+	    {"period", required_argument, NULL, 'p'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"max-cgroups", required_argument, NULL, 'M'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
+	};
+	static const char *const levels[] = {"error", "warn", "info", "debug"};
+	int opt;
+
+	o->period_ns = NSEC_PER_SEC;
+	{
+		struct sockaddr_in *sin = (struct sockaddr_in *)&o->addr;
+
+		*sin = (struct sockaddr_in){.sin_family = AF_INET,
+					    .sin_port = htons(AGENT_DEFAULT_PORT)};
+		inet_pton(AF_INET, AGENT_DEFAULT_ADDR, &sin->sin_addr);
+		o->addrlen = sizeof(*sin);
+	}
+	optind = 1;
+	opterr = 0; /* one line of our own instead of getopt's */
+	while ((opt = getopt_long(argc, argv, ":l:p:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			if (listen__parse(optarg, &o->addr, &o->addrlen)) {
+				log_err("invalid --listen '%s': expected ADDR:PORT such as "
+					"127.0.0.1:9123 or [::1]:9123",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'p':
+			if (duration__parse(optarg, &o->period_ns) ||
+			    (o->period_ns && o->period_ns < AGENT_MIN_PERIOD_NS)) {
+				log_err("invalid period '%s': expected 0 (on demand) or a duration "
+					"of at least 10ms such as 1s",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'L':
+			o->level_set = false;
+			for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+				if (!strcmp(optarg, levels[i])) {
+					o->level = (enum log_level)i;
+					o->level_set = true;
+				}
+			if (!o->level_set) {
+				log_err("invalid --log-level '%s': expected error, warn, info or "
+					"debug",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'M':
+			if (cmd__parse_max_cgroups(optarg, &o->cpu))
+				return -EINVAL;
+			break;
+		case 'h':
+			agent__usage(stdout);
+			return 1;
+		case ':':
+			log_err("option '%s' needs a value (see tally agent --help)",
+				argv[optind - 1]);
+			return -EINVAL;
+		default:
+			log_err("unknown option '%s' (see tally agent --help)", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_err("unexpected argument '%s' (see tally agent --help)", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Take a generation. Every collection runs here, in the loop, never beside it: a request that
+ * comes meanwhile waits in its socket and is then served from this generation, so concurrent
+ * requests share one collection (single-flight) without a lock.
+ */
+static int agent__collect(struct agent *a)
+{
+	const struct cpu_sample *s;
+	uint64_t t0 = clock__monotonic_ns(), dt;
+	int err;
+
+	err = collector__collect(a->c);
+	a->last_try_ns = clock__monotonic_ns();
+	dt = a->last_try_ns - t0;
+	a->last_err = err;
+	if (err) {
+		/* The collector keeps its previous generation: that one is still served. */
+		a->counters.collection_errors++;
+		log_err("failed to collect cgroup usage under '%s': %s%s", a->root, strerror(-err),
+			a->ready ? " (serving the previous collection)" : "");
+		return err;
+	}
+	/* Completed collections and their durations: the summary's _count and _sum agree. */
+	a->counters.collections++;
+	a->counters.collection_ns_sum += dt;
+	a->counters.collection_ns_last = dt;
+	a->ready = true;
+	log_debug("collection %llu: %zu cgroups in %.3f ms",
+		  (unsigned long long)a->counters.collections, collector__count(a->c), dt / 1e6);
+	s = collector__cpu_sample(a->c);
+	if (s->dropped_updates > a->dropped_warned) {
+		log_warn("the BPF counter map is full (%u cgroups): %llu updates dropped, raise "
+			 "--max-cgroups",
+			 cpu__max_cgroups(collector__cpu(a->c)),
+			 (unsigned long long)s->dropped_updates);
+		a->dropped_warned = s->dropped_updates;
+	}
+	return 0;
+}
+
+/* On demand (--period 0), collect unless the last collection is recent enough to share. */
+static void agent__refresh(struct agent *a)
+{
+	if (!a->o->period_ns && clock__monotonic_ns() - a->last_try_ns >= AGENT_CACHE_NS)
+		agent__collect(a);
+}
+
+/* Queue a response that owns buf (malloc'd; freed by MHD). */
+static enum MHD_Result respond(struct agent *a, struct MHD_Connection *conn, unsigned status,
+			       const char *type, char *buf, size_t len, const char *encoding)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (status >= 400 && status < 500)
+		a->counters.requests_rejected++;
+	r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(buf);
+		return MHD_NO; /* MHD closes the connection */
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (encoding)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, encoding);
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	if (!strcmp(type, PROM_CONTENT_TYPE))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result respond_text(struct agent *a, struct MHD_Connection *conn, unsigned status,
+				    const char *text)
+{
+	char *buf = strdup(text);
+
+	if (!buf)
+		return MHD_NO;
+	return respond(a, conn, status, "text/plain; charset=utf-8", buf, strlen(buf), NULL);
+}
+
+/* A JSON body: the stream open_memstream gives, with the one JSON writer on it. */
+struct body {
+	char *buf;
+	size_t len;
+	FILE *f;
+	struct jw *w;
+};
+
+static int body__open(struct body *b, bool json)
+{
+	*b = (struct body){};
+	b->f = open_memstream(&b->buf, &b->len);
+	if (!b->f)
+		return -errno;
+	if (json && !(b->w = jw__new(b->f, false))) {
+		fclose(b->f);
+		free(b->buf);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Finish the body: 0 with b->buf (the caller's) and b->len set, or -errno and nothing. */
+static int body__close(struct body *b)
+{
+	int err = 0;
+
+	jw__free(b->w);
+	if (b->w)
+		fputc('\n', b->f);
+	if (ferror(b->f))
+		err = -ENOMEM;
+	if (fclose(b->f) && !err)
+		err = -errno;
+	if (err) {
+		free(b->buf);
+		b->buf = NULL;
+	}
+	return err;
+}
+
+static enum MHD_Result respond_json(struct agent *a, struct MHD_Connection *conn, unsigned status,
+				    struct body *b)
+{
+	if (body__close(b))
+		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	return respond(a, conn, status, "application/json", b->buf, b->len, NULL);
+}
+
+static enum MHD_Result respond_error(struct agent *a, struct MHD_Connection *conn, unsigned status,
+				     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* {"error": "..."}, as every JSON error tally prints. */
+static enum MHD_Result respond_error(struct agent *a, struct MHD_Connection *conn, unsigned status,
+				     const char *fmt, ...)
+{
+	struct body b;
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (body__open(&b, true))
+		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	jw__begin_object(b.w);
+	jw__kv_string(b.w, "error", msg);
+	jw__end_object(b.w);
+	return respond_json(a, conn, status, &b);
+}
+
+/* Everything but /healthz needs a collection to serve. */
+static bool agent__serving(struct agent *a)
+{
+	agent__refresh(a);
+	return a->ready;
+}
+
+static enum MHD_Result agent__unavailable(struct agent *a, struct MHD_Connection *conn)
+{
+	return respond_error(a, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "no collection yet: %s",
+			     a->last_err ? strerror(-a->last_err) : "starting");
+}
+
+static enum MHD_Result agent__healthz(struct agent *a, struct MHD_Connection *conn)
+{
+	if (!a->ready)
+		return respond_text(a, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "no collection yet\n");
+	return respond_text(a, conn, MHD_HTTP_OK, "ok\n");
+}
+
+static enum MHD_Result agent__metrics(struct agent *a, struct MHD_Connection *conn)
+{
+	const char *accept;
+	uint64_t t0;
+	struct body b;
+	void *z = NULL;
+	size_t zlen = 0;
+	int err;
+
+	if (!agent__serving(a))
+		return agent__unavailable(a, conn);
+	t0 = clock__monotonic_ns();
+	err = body__open(&b, false);
+	if (!err) {
+		err = prom__write(b.f, a->c, &a->counters);
+		if (err) {
+			fclose(b.f);
+			free(b.buf);
+		} else {
+			err = body__close(&b);
+		}
+	}
+	if (err) {
+		log_err("failed to write metrics: %s", strerror(-err));
+		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				    "failed to write metrics\n");
+	}
+	accept =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	if (prom__accepts_gzip(accept)) {
+		err = prom__gzip(b.buf, b.len, &z, &zlen);
+		if (err)
+			log_warn("failed to compress metrics: %s, sending them plain",
+				 strerror(-err));
+	}
+	a->counters.scrapes++;
+	a->counters.scrape_ns_sum += clock__monotonic_ns() - t0;
+	if (z) {
+		free(b.buf);
+		return respond(a, conn, MHD_HTTP_OK, PROM_CONTENT_TYPE, z, zlen, "gzip");
+	}
+	return respond(a, conn, MHD_HTTP_OK, PROM_CONTENT_TYPE, b.buf, b.len, NULL);
+}
+
+/* /v1/containers, /v1/containers/ID (id NULL: all) and /v1/pods. */
+static enum MHD_Result agent__v1(struct agent *a, struct MHD_Connection *conn, bool pods,
+				 const char *id)
+{
+	unsigned status = MHD_HTTP_OK;
+	struct body b;
+
+	if (!agent__serving(a))
+		return agent__unavailable(a, conn);
+	if (body__open(&b, true))
+		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	if (pods) {
+		report__pods(b.w, a->c);
+	} else if (!id) {
+		report__containers(b.w, a->c);
+	} else if (report__container(b.w, a->c, id)) {
+		/* Nothing was written: the document is the error instead. */
+		jw__begin_object(b.w);
+		jw__kv_string(b.w, "error", "no such container");
+		jw__kv_string(b.w, "id", id);
+		jw__end_object(b.w);
+		status = MHD_HTTP_NOT_FOUND;
+	}
+	return respond_json(a, conn, status, &b);
+}
+
+/*
+ * The handler. A request is judged on the first call, from its request line and headers,
+ * before any body is read: tally takes none, so one with a body (or another method, or too
+ * long a URL) is refused unread, and MHD closes the connection after that answer. Others are
+ * answered on the second call, once MHD has the whole request, so keep-alive works.
+ */
+static enum MHD_Result agent__handle(void *cls, struct MHD_Connection *conn, const char *url,
+				     const char *method, const char *version,
+				     const char *upload_data, size_t *upload_data_size, void **req)
+{
+	static const char containers[] = "/v1/containers/";
+	const union MHD_ConnectionInfo *ci;
+	struct agent *a = cls;
+	const char *len;
+
+	if (*req && *upload_data_size) {
+		/* Not reached (a body was refused above); drop it rather than buffer it. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (!*req) {
+		*req = a;
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		if (ci && ci->socket_context)
+			((struct agent_conn *)ci->socket_context)->requests++;
+		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+			return respond_error(a, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+					     "method not allowed: only GET and HEAD");
+		len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						  MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if ((len && strcmp(len, "0")) ||
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						MHD_HTTP_HEADER_TRANSFER_ENCODING))
+			return respond_error(a, conn, MHD_HTTP_CONTENT_TOO_LARGE,
+					     "a request body is not accepted");
+		if (strlen(url) > AGENT_MAX_URL)
+			return respond_error(a, conn, MHD_HTTP_URI_TOO_LONG,
+					     "URL longer than %u bytes", AGENT_MAX_URL);
+		return MHD_YES;
+	}
+	if (!strcmp(url, "/healthz"))
+		return agent__healthz(a, conn);
+	if (!strcmp(url, "/metrics"))
+		return agent__metrics(a, conn);
+	if (!strcmp(url, "/v1/containers"))
+		return agent__v1(a, conn, false, NULL);
+	if (!strncmp(url, containers, sizeof(containers) - 1) && url[sizeof(containers) - 1])
+		return agent__v1(a, conn, false, url + sizeof(containers) - 1);
+	if (!strcmp(url, "/v1/pods"))
+		return agent__v1(a, conn, true, NULL);
+	return respond_error(a, conn, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+/*
+ * Connections MHD refuses itself (a malformed or oversized request line or headers, silence
+ * until the timeout) never reach the handler: count them as rejected when they close.
+ */
+static void agent__on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+				 enum MHD_ConnectionNotificationCode code)
+{
+	struct agent *a = cls;
+	struct agent_conn *ac = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = calloc(1, sizeof(struct agent_conn));
+		return;
+	}
+	if (ac && !ac->requests && !a->stop)
+		a->counters.requests_rejected++;
+	free(ac);
+	*socket_context = NULL;
+}
+
+/* MHD's own messages (a client that broke the protocol, mostly): debug only. */
+static void agent__http_log(void *cls, const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+	int len;
+
+	if (log__level() < LOG_DEBUG)
+		return;
+	len = vasprintf(&msg, fmt, ap);
+	if (len < 0)
+		return;
+	while (len > 0 && msg[len - 1] == '\n')
+		msg[--len] = '\0';
+	log_debug("http: %s", msg);
+	free(msg);
+}
+
+/* "1.2.3.4:80" or "[::1]:80". */
+static void addr__format(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ss;
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)ss;
+	bool v6 = ss->ss_family == AF_INET6;
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(ss->ss_family, v6 ? (const void *)&a6->sin6_addr : (const void *)&a4->sin_addr,
+		  host, sizeof(host));
+	snprintf(buf, len, v6 ? "[%s]:%u" : "%s:%u", host,
+		 ntohs(v6 ? a6->sin6_port : a4->sin_port));
+}
+
+/* Our own socket, so that a failed bind says why (MHD only returns NULL). fd or -errno. */
+static int agent__listen(struct agent *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd, one = 1, err;
+
+	fd = socket(a->o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a->o->addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a->o->addr, a->o->addrlen) ||
+	    listen(fd, AGENT_BACKLOG) || getsockname(fd, (struct sockaddr *)&ss, &len)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	addr__format(&ss, a->listen, sizeof(a->listen));
+	return fd;
+}
+
+static int epoll__add(int epfd, int fd, enum agent_fd what)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = what};
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static void agent__free(struct agent *a)
+{
+	if (!a)
+		return;
+	/* HTTP first: no request may see the collector go. */
+	if (a->http)
+		MHD_stop_daemon(a->http);
+	collector__free(a->c);
+	if (a->timerfd >= 0)
+		close(a->timerfd);
+	if (a->sigfd >= 0)
+		close(a->sigfd);
+	if (a->epfd >= 0)
+		close(a->epfd);
+	free(a);
+}
+
+/*
+ * Listen, load the BPF programs, take the first collection, and set up the loop. The signals
+ * are already blocked (a SIGTERM during start-up waits for the loop). NULL on failure, logged.
+ */
+static struct agent *agent__new(const struct agent_opts *o, const char *root, const sigset_t *sigs)
+{
+	struct itimerspec its = {};
+	struct agent *a;
+	int lfd, err;
+
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		log_err("failed to start the agent: %s", strerror(ENOMEM));
+		return NULL;
+	}
+	a->o = o;
+	a->epfd = a->timerfd = a->sigfd = -1;
+	snprintf(a->root, sizeof(a->root), "%s", root);
+	lfd = agent__listen(a);
+	if (lfd < 0) {
+		addr__format(&o->addr, a->listen, sizeof(a->listen));
+		log_err("failed to listen on '%s': %s", a->listen, strerror(-lfd));
+		goto fail;
+	}
+	/* MHD_USE_EPOLL without MHD_USE_INTERNAL_POLLING_THREAD: MHD runs in our loop. */
+	a->http = MHD_start_daemon(
+	    MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (o->addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	    0, NULL, NULL, agent__handle, a, MHD_OPTION_EXTERNAL_LOGGER, agent__http_log, a,
+	    MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)AGENT_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)AGENT_CONN_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)AGENT_CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION, agent__on_connection, a,
+	    MHD_OPTION_END);
+	if (!a->http) {
+		close(lfd); /* MHD closes a given socket only once started */
+		log_err("failed to start the HTTP server on '%s'", a->listen);
+		goto fail;
+	}
+	/* libbpf's load log is for 'tally -v agent', not for --log-level debug. */
+	if (!o->verbose && o->level > LOG_INFO)
+		log__set_level(LOG_INFO);
+	a->c = cmd__collector_new(root, &o->cpu, "agent");
+	log__set_level(o->level);
+	if (!a->c)
+		goto fail;
+	a->epfd = epoll_create1(EPOLL_CLOEXEC);
+	a->sigfd = signalfd(-1, sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (a->epfd < 0 || a->sigfd < 0) {
+		err = -errno;
+		goto fail_loop;
+	}
+	err = epoll__add(a->epfd, a->sigfd, AGENT_SIGNAL);
+	if (!err)
+		err = epoll__add(a->epfd,
+				 MHD_get_daemon_info(a->http, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd,
+				 AGENT_HTTP);
+	/* Drained as it fills (disk__read), applied at each collection. */
+	if (!err && collector__disk(a->c))
+		err = epoll__add(a->epfd, disk__fd(collector__disk(a->c)), AGENT_DISK);
+	if (!err && o->period_ns) {
+		its.it_value.tv_sec = its.it_interval.tv_sec = o->period_ns / NSEC_PER_SEC;
+		its.it_value.tv_nsec = its.it_interval.tv_nsec = o->period_ns % NSEC_PER_SEC;
+		a->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (a->timerfd < 0 || timerfd_settime(a->timerfd, 0, &its, NULL))
+			err = -errno;
+		else
+			err = epoll__add(a->epfd, a->timerfd, AGENT_TIMER);
+	}
+	if (err)
+		goto fail_loop;
+	/* The first collection seeds every cgroup's CPU from cpu.stat; logged if it fails. */
+	agent__collect(a);
+	return a;
+fail_loop:
+	log_err("failed to set up the event loop: %s", strerror(-err));
+fail:
+	agent__free(a);
+	return NULL;
+}
+
+static void agent__signal(struct agent *a)
+{
+	struct signalfd_siginfo si;
+
+	while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			/* Logs go to stderr, which whoever started us owns: nothing to reopen. */
+			log_info("received SIGHUP: reopening logs");
+			break;
+		default:
+			log_info("received SIG%s: shutting down", sigabbrev_np(si.ssi_signo));
+			a->stop = true;
+		}
+	}
+}
+
+static int agent__run(struct agent *a)
+{
+	struct epoll_event ev[8];
+	uint64_t ticks;
+
+	while (!a->stop) {
+		MHD_UNSIGNED_LONG_LONG ms;
+		int timeout = -1, n;
+
+		/* MHD's connection timeouts and pending work: wake up in time for them. */
+		if (MHD_get_timeout(a->http, &ms) == MHD_YES)
+			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
+		n = epoll_wait(a->epfd, ev, sizeof(ev) / sizeof(ev[0]), timeout);
+		if (n < 0 && errno != EINTR) {
+			int err = -errno;
+
+			log_err("failed to wait for events: %s", strerror(-err));
+			return err;
+		}
+		for (int i = 0; i < n; i++) {
+			switch (ev[i].data.u32) {
+			case AGENT_TIMER:
+				/* Missed ticks (a slow collection) are dropped, not caught up. */
+				if (read(a->timerfd, &ticks, sizeof(ticks)) == sizeof(ticks))
+					agent__collect(a);
+				break;
+			case AGENT_SIGNAL:
+				agent__signal(a);
+				break;
+			case AGENT_DISK: {
+				int err = disk__read(collector__disk(a->c));
+
+				if (err < 0)
+					log_warn("failed to read fanotify events: %s, ignoring",
+						 strerror(-err));
+				break;
+			}
+			case AGENT_HTTP:
+				break; /* MHD_run below */
+			}
+		}
+		if (!a->stop)
+			MHD_run(a->http);
+	}
+	return 0;
+}
+
+static const char *agent__hooks(struct agent *a, char *buf, size_t len)
+{
+	struct tally_cpu *cpu = collector__cpu(a->c);
+
+	snprintf(buf, len, "sched_switch via %s, %s reads, removal %s, network %s%s",
+		 cpu__switch_hook(cpu), cpu__batch_reads(cpu) ? "batch" : "per-key",
+		 cpu__tracks_removal(cpu) ? "by tracepoint" : "reconciled by walks",
+		 collector__net(a->c) ? "tc via " : "unavailable",
+		 collector__net(a->c) ? net__tc_mode(collector__net(a->c)) : "");
+	return buf;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	struct agent_opts o = {.level = LOG_INFO};
+	struct sigaction ign = {.sa_handler = SIG_IGN};
+	struct agent *a = NULL;
+	struct prom_agent counters;
+	sigset_t sigs, old;
+	char root[PATH_MAX], hooks[256], period[64];
+	int err, ret = 1;
+
+	err = agent__parse(argc, argv, &o);
+	if (err)
+		return err > 0 ? 0 : 2;
+	/* --log-level wins; else info, or debug when 'tally -v agent' asked for it. */
+	o.verbose = log__level() >= LOG_DEBUG;
+	if (!o.level_set)
+		o.level = o.verbose ? LOG_DEBUG : LOG_INFO;
+	log__set_level(o.level);
+	if (cmd__preflight(root, sizeof(root)))
+		return 1;
+	/* A client that goes away mid-answer, or a closed stderr, is no reason to die. */
+	sigaction(SIGPIPE, &ign, NULL);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, &old);
+	a = agent__new(&o, root, &sigs);
+	if (!a)
+		goto out;
+	if (o.period_ns)
+		snprintf(period, sizeof(period), "collecting every %g s", o.period_ns / 1e9);
+	else
+		snprintf(period, sizeof(period), "collecting on demand (shared for %llu ms)",
+			 AGENT_CACHE_NS / 1000000);
+	log_info("listening on %s, %s; cgroup2 at '%s'; %s", a->listen, period, root,
+		 agent__hooks(a, hooks, sizeof(hooks)));
+	if (!agent__run(a))
+		ret = 0;
+	counters = a->counters;
+	/* Said once everything is detached, so "stopped" means it. */
+	agent__free(a);
+	log_info("stopped after %llu collections (%llu failed) and %llu scrapes",
+		 (unsigned long long)counters.collections,
+		 (unsigned long long)counters.collection_errors,
+		 (unsigned long long)counters.scrapes);
+	a = NULL;
+out:
+	agent__free(a);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}

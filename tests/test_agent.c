@@ -1,0 +1,996 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * `tally agent` end to end: the binary runs as a child listening on a free loopback port, and
+ * the tests talk HTTP to it over plain sockets. Its JSON is parsed by an independent parser
+ * (python3), its numbers compared with the kernel's cpu.stat, its /metrics with and without
+ * gzip (zlib here), and it is fed hostile requests, floods and signals. Every agent started
+ * is killed by pid in .fini, even when an assertion failed, and dies with its test
+ * (PR_SET_PDEATHSIG) if the test process itself is killed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <criterion/criterion.h>
+#include <zlib.h>
+
+#include "helpers.h"
+
+#define TALLY	   "build/tally"
+#define MAX_AGENTS 8
+
+struct agent {
+	pid_t pid;
+	int port;
+	char log[128];
+};
+
+static struct agent *agents[MAX_AGENTS];
+static char tmp_py[128], tmp_json[128];
+
+static void agent_forget(struct agent *a)
+{
+	for (int i = 0; i < MAX_AGENTS; i++)
+		if (agents[i] == a)
+			agents[i] = NULL;
+}
+
+/* Kill (by pid) and reap an agent still running, and remove its log. */
+static void agent_kill(struct agent *a)
+{
+	if (a->pid > 0) {
+		kill(a->pid, SIGKILL);
+		waitpid(a->pid, NULL, 0);
+		a->pid = 0;
+	}
+	unlink(a->log);
+	agent_forget(a);
+}
+
+static void fini(void)
+{
+	for (int i = 0; i < MAX_AGENTS; i++)
+		if (agents[i])
+			agent_kill(agents[i]);
+	if (tmp_py[0])
+		unlink(tmp_py);
+	if (tmp_json[0])
+		unlink(tmp_json);
+	th_cleanup();
+}
+
+/*
+ * Generous: an agent's first collection attaches tc to every host-side veth, which takes
+ * seconds on a node with hundreds of them (each attach waits for an RCU grace period).
+ */
+TestSuite(agent, .fini = fini, .timeout = 300);
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* The whole log so far, NUL-terminated, in buf. */
+static void read_log(const struct agent *a, char *buf, size_t len)
+{
+	size_t n = 0;
+	FILE *f = fopen(a->log, "r");
+
+	if (f) {
+		n = fread(buf, 1, len - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+}
+
+static int count_lines(const struct agent *a, const char *needle)
+{
+	static char buf[1 << 20];
+	int n = 0;
+
+	read_log(a, buf, sizeof(buf));
+	for (const char *p = buf; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/*
+ * Start `tally agent --listen 127.0.0.1:0 ARGS` with stderr to a log, and wait (bounded) for
+ * its start line, which names the port and comes after the first collection.
+ */
+static void agent_start(struct agent *a, const char *args)
+{
+	static char log[1 << 20];
+	static int seq;
+	char cmd[1024];
+	const char *p;
+	int slot = -1, st;
+
+	for (int i = 0; i < MAX_AGENTS; i++)
+		if (!agents[i])
+			slot = i;
+	cr_assert_geq(slot, 0, "too many agents");
+	*a = (struct agent){};
+	snprintf(a->log, sizeof(a->log), "/tmp/tally-test-agent-%d-%d.log", (int)getpid(), seq++);
+	snprintf(cmd, sizeof(cmd), "exec " TALLY " agent --listen 127.0.0.1:0 %s", args);
+	a->pid = fork();
+	cr_assert_geq(a->pid, 0, "fork: %s", strerror(errno));
+	if (a->pid == 0) {
+		int fd = open(a->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		/* The agent must not outlive a test that crashed or timed out. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd < 0 || null < 0 || dup2(fd, 2) < 0 || dup2(null, 1) < 0 || dup2(null, 0) < 0)
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	agents[slot] = a;
+	for (int i = 0; i < 9000; i++) {
+		read_log(a, log, sizeof(log));
+		p = strstr(log, "listening on 127.0.0.1:");
+		if (p) {
+			a->port = atoi(p + strlen("listening on 127.0.0.1:"));
+			cr_assert_gt(a->port, 0, "no port in: %s", log);
+			return;
+		}
+		if (waitpid(a->pid, &st, WNOHANG) == a->pid) {
+			a->pid = 0;
+			cr_assert_fail("tally agent %s exited (status %d) before listening: %s",
+				       args, st, log);
+		}
+		th_sleep_ms(10);
+	}
+	cr_assert_fail("tally agent %s did not start in 90 s: %s", args, log);
+}
+
+/* Send sig and wait (bounded) for the exit; returns the wait status. */
+static int agent_stop(struct agent *a, int sig, unsigned timeout_ms)
+{
+	int st = 0;
+
+	cr_assert_eq(kill(a->pid, sig), 0);
+	for (unsigned i = 0; i < timeout_ms / 10; i++) {
+		if (waitpid(a->pid, &st, WNOHANG) == a->pid) {
+			a->pid = 0;
+			return st;
+		}
+		th_sleep_ms(10);
+	}
+	cr_assert_fail("tally agent did not stop within %u ms of signal %d", timeout_ms, sig);
+	return -1;
+}
+
+static int http_connect(int port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct timeval tv = {.tv_sec = 20};
+	int fd;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0, "connect to %d: %s",
+		     port, strerror(errno));
+	return fd;
+}
+
+/* Send what it takes; a server that stopped reading (and answered) is no failure here. */
+static void send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return;
+		p += n;
+		len -= n;
+	}
+}
+
+struct resp {
+	int status; /* 0: no status line came back */
+	char *raw;  /* headers and body, NUL-terminated */
+	size_t len;
+	const char *body;
+	size_t body_len;
+};
+
+static void resp_free(struct resp *r)
+{
+	free(r->raw);
+	*r = (struct resp){};
+}
+
+/* Read until the server closes (every request says Connection: close), then parse. */
+static void http_read(int fd, struct resp *r)
+{
+	size_t cap = 1 << 16;
+	char *end;
+
+	*r = (struct resp){.raw = malloc(cap)};
+	cr_assert_not_null(r->raw);
+	for (;;) {
+		ssize_t n;
+
+		if (r->len + 1 == cap) {
+			r->raw = realloc(r->raw, cap *= 2);
+			cr_assert_not_null(r->raw);
+		}
+		n = recv(fd, r->raw + r->len, cap - 1 - r->len, 0);
+		if (n <= 0)
+			break;
+		r->len += n;
+	}
+	r->raw[r->len] = '\0';
+	close(fd);
+	if (r->len > 12 && !strncmp(r->raw, "HTTP/1.", 7))
+		r->status = atoi(r->raw + 9);
+	end = strstr(r->raw, "\r\n\r\n");
+	r->body = end ? end + 4 : r->raw + r->len;
+	r->body_len = r->raw + r->len - r->body;
+}
+
+static void http_raw(int port, const void *req, size_t len, struct resp *r)
+{
+	int fd = http_connect(port);
+
+	send_all(fd, req, len);
+	http_read(fd, r);
+}
+
+static void http_send(int fd, const char *method, const char *path, const char *headers)
+{
+	char *req;
+	int len;
+
+	len = asprintf(&req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n",
+		       method, path, headers ? headers : "");
+	cr_assert_gt(len, 0);
+	send_all(fd, req, len);
+	free(req);
+}
+
+static void http_get(const struct agent *a, const char *path, const char *headers, struct resp *r)
+{
+	int fd = http_connect(a->port);
+
+	http_send(fd, "GET", path, headers);
+	http_read(fd, r);
+}
+
+/* A header's value in a response (case-insensitive name), copied into buf; NULL if absent. */
+static const char *resp_header(const struct resp *r, const char *name, char *buf, size_t len)
+{
+	const char *p = strstr(r->raw, "\r\n");
+	size_t n = strlen(name);
+
+	while (p && p < r->body) {
+		p += 2;
+		if (!strncasecmp(p, name, n) && p[n] == ':') {
+			const char *v = p + n + 1, *e = strstr(v, "\r\n");
+
+			while (*v == ' ')
+				v++;
+			snprintf(buf, len, "%.*s", (int)(e - v), v);
+			return buf;
+		}
+		p = strstr(p, "\r\n");
+	}
+	return NULL;
+}
+
+/* One request (body, if any, sent after the headers): its status, and Allow into allow. */
+static int http_status(int port, const char *method, const char *path, const char *headers,
+		       const char *body, char allow[128])
+{
+	int fd = http_connect(port), st;
+	struct resp r;
+
+	http_send(fd, method, path, headers);
+	if (body)
+		send_all(fd, body, strlen(body));
+	http_read(fd, &r);
+	if (!resp_header(&r, "Allow", allow, 128))
+		allow[0] = '\0';
+	st = r.status;
+	resp_free(&r);
+	return st;
+}
+
+/* Run a python3 script on input (its stdin); its stdout in out; the exit status. */
+static int py(const char *script, const char *input, size_t len, char *out, size_t outlen)
+{
+	char cmd[512];
+	FILE *f;
+
+	snprintf(tmp_py, sizeof(tmp_py), "/tmp/tally-test-agent-%d.py", (int)getpid());
+	snprintf(tmp_json, sizeof(tmp_json), "/tmp/tally-test-agent-%d.json", (int)getpid());
+	f = fopen(tmp_py, "w");
+	cr_assert_not_null(f);
+	fputs(script, f);
+	fclose(f);
+	f = fopen(tmp_json, "w");
+	cr_assert_not_null(f);
+	fwrite(input, 1, len, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "python3 %s < %s 2>&1", tmp_py, tmp_json);
+	return th_run(cmd, out, outlen);
+}
+
+/* A container cgroup as docker names it, with an id unique to this test process. */
+static const char *make_container(const char *test, char *id, unsigned n)
+{
+	const char *top = th_test_cgroup(test) + strlen(th_cgroot()) + 1;
+	char rel[512];
+
+	snprintf(id, 65, "a9e0%08x%04x0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef",
+		 (unsigned)getpid(), n);
+	snprintf(rel, sizeof(rel), "%s/docker-%s.scope", top, id);
+	return th_cgroup_create(rel);
+}
+
+/* The container's cpu.timestamp_ns and usage_core_nano_seconds in /v1/containers; false if
+ * it is not listed. */
+static bool container_cpu(const struct agent *a, const char *id, uint64_t *ts, uint64_t *usage)
+{
+	char script[1024], out[4096];
+	unsigned long long t = 0, u = 0;
+	struct resp r;
+	int rc;
+
+	http_get(a, "/v1/containers", NULL, &r);
+	cr_assert_eq(r.status, 200, "GET /v1/containers: %d %s", r.status, r.raw);
+	snprintf(script, sizeof(script),
+		 "import json,sys\n"
+		 "d = json.load(sys.stdin)\n"
+		 "assert isinstance(d, list), d\n"
+		 "c = [x for x in d if x['id'] == '%s']\n"
+		 "assert len(c) <= 1, c\n"
+		 "print(c[0]['cpu']['timestamp_ns'], c[0]['cpu']['usage_core_nano_seconds'])"
+		 " if c else print(0, 0)\n",
+		 id);
+	rc = py(script, r.body, r.body_len, out, sizeof(out));
+	resp_free(&r);
+	cr_assert_eq(rc, 0, "python3: %s", out);
+	cr_assert_eq(sscanf(out, "%llu %llu", &t, &u), 2, "%s", out);
+	*ts = t;
+	*usage = u;
+	return t != 0;
+}
+
+/* GET path: the status expected, and a body the python3 script accepts. */
+static void expect_json(const struct agent *a, const char *path, int status, const char *script)
+{
+	char out[4096];
+	struct resp r;
+
+	http_get(a, path, NULL, &r);
+	cr_expect_eq(r.status, status, "%s: %s", path, r.raw);
+	cr_expect_eq(py(script, r.body, r.body_len, out, sizeof(out)), 0, "%s: %s", path, out);
+	resp_free(&r);
+}
+
+/* |usage - kernel| within 10 ms or 1% (the stats test's bound, with room for the longer run). */
+static void expect_cpu_within(uint64_t usage, uint64_t before, uint64_t after)
+{
+	uint64_t tol = after / 100 > 10000000ull ? after / 100 : 10000000ull;
+
+	cr_expect(usage + tol >= before && usage <= after + tol,
+		  "usage %.3f s outside the kernel's %.3f..%.3f s (tolerance %.3f s)", usage / 1e9,
+		  before / 1e9, after / 1e9, tol / 1e9);
+}
+
+Test(agent, periodic_serves_kernel_cpu_and_api)
+{
+	char id[65], path[256], hdr[128], out[4096], script[1024];
+	uint64_t before, after, since, ts = 0, usage = 0;
+	struct agent a;
+	struct resp r;
+	const char *cg;
+	bool seen = false;
+
+	cg = make_container("agent-periodic", id, 0);
+	th_burner_start(cg, -1);
+	agent_start(&a, "--period 200ms");
+
+	http_get(&a, "/healthz", NULL, &r);
+	cr_expect_eq(r.status, 200, "%s", r.raw);
+	cr_expect(r.body_len == 3 && !memcmp(r.body, "ok\n", 3), "body: %s", r.body);
+	resp_free(&r);
+
+	/* A collection taken after the first cpu.stat read, served before the second. */
+	before = th_cpustat_ns(cg);
+	since = now_ns(CLOCK_REALTIME);
+	for (int i = 0; i < 100 && !(seen && ts > since); i++) {
+		seen = container_cpu(&a, id, &ts, &usage);
+		if (!(seen && ts > since))
+			th_sleep_ms(50);
+	}
+	after = th_cpustat_ns(cg);
+	cr_assert(seen && ts > since, "no collection of the container after the cpu.stat read");
+	expect_cpu_within(usage, before, after);
+
+	snprintf(path, sizeof(path), "/v1/containers/%s", id);
+	http_get(&a, path, NULL, &r);
+	cr_expect_eq(r.status, 200, "%s", r.raw);
+	cr_expect(resp_header(&r, "Content-Type", hdr, sizeof(hdr)) &&
+		      !strcmp(hdr, "application/json"),
+		  "%s", r.raw);
+	snprintf(script, sizeof(script),
+		 "import json,sys\n"
+		 "c = json.load(sys.stdin)\n"
+		 "assert c['id'] == '%s' and c['runtime'] == 'docker' and c['pod'] is None, c\n"
+		 "assert c['cgroup'].endswith('/docker-%s.scope'), c\n",
+		 id, id);
+	cr_expect_eq(py(script, r.body, r.body_len, out, sizeof(out)), 0, "%s", out);
+	resp_free(&r);
+
+	expect_json(
+	    &a, "/v1/containers/ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000",
+	    404, "import json,sys\nassert 'error' in json.load(sys.stdin)\n");
+	expect_json(&a, "/v1/pods", 200,
+		    "import json,sys\nassert isinstance(json.load(sys.stdin), list)\n");
+
+	http_get(&a, "/nothing/here", NULL, &r);
+	cr_expect_eq(r.status, 404, "%s", r.raw);
+	resp_free(&r);
+
+	/* HEAD: the headers of GET, no body. */
+	{
+		int fd = http_connect(a.port);
+
+		http_send(fd, "HEAD", "/healthz", NULL);
+		http_read(fd, &r);
+		cr_expect_eq(r.status, 200, "%s", r.raw);
+		cr_expect_eq(r.body_len, 0, "HEAD has no body: %s", r.raw);
+		resp_free(&r);
+	}
+	cr_expect_eq(agent_stop(&a, SIGTERM, 60000), 0);
+	agent_kill(&a);
+}
+
+Test(agent, on_demand_collects_per_request)
+{
+	char id[65], id2[65], path[256];
+	uint64_t before, after, ts, usage;
+	struct agent a;
+	struct resp r;
+	const char *cg;
+
+	cg = make_container("agent-ondemand", id, 0);
+	th_burner_start(cg, -1);
+	agent_start(&a, "--period 0");
+	/* Past the cache window: the request collects, between the two cpu.stat reads. */
+	th_sleep_ms(700);
+	before = th_cpustat_ns(cg);
+	cr_assert(container_cpu(&a, id, &ts, &usage), "container %s not listed", id);
+	after = th_cpustat_ns(cg);
+	expect_cpu_within(usage, before, after);
+
+	/* A container born after the start is there at the next collection. */
+	make_container("agent-ondemand", id2, 1);
+	th_sleep_ms(700);
+	snprintf(path, sizeof(path), "/v1/containers/%s", id2);
+	http_get(&a, path, NULL, &r);
+	cr_expect_eq(r.status, 200, "%s", r.raw);
+	resp_free(&r);
+	cr_expect_eq(agent_stop(&a, SIGTERM, 60000), 0);
+	agent_kill(&a);
+}
+
+Test(agent, new_container_appears_within_one_period)
+{
+	char id[65], path[256];
+	uint64_t t0, dt;
+	struct agent a;
+	struct resp r = {};
+
+	th_test_cgroup("agent-new");
+	agent_start(&a, "--period 300ms");
+	make_container("agent-new", id, 0);
+	t0 = now_ns(CLOCK_MONOTONIC);
+	snprintf(path, sizeof(path), "/v1/containers/%s", id);
+	for (int i = 0; i < 300; i++) {
+		resp_free(&r);
+		http_get(&a, path, NULL, &r);
+		if (r.status == 200)
+			break;
+		th_sleep_ms(10);
+	}
+	dt = now_ns(CLOCK_MONOTONIC) - t0;
+	cr_assert_eq(r.status, 200, "never listed: %s", r.raw);
+	resp_free(&r);
+	/* One period, plus the collection itself on a loaded machine. */
+	cr_expect_lt(dt, 300000000ull + 250000000ull, "listed after %.3f s", dt / 1e9);
+	cr_expect_eq(agent_stop(&a, SIGTERM, 60000), 0);
+	agent_kill(&a);
+}
+
+/* gunzip a whole gzip member into a malloc'd, NUL-terminated buffer. */
+static char *gunzip(const void *in, size_t len)
+{
+	size_t cap = len * 8 + 1024;
+	char *out = malloc(cap);
+	z_stream z = {};
+	int ret;
+
+	cr_assert_not_null(out);
+	cr_assert_eq(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
+	z.next_in = (Bytef *)in;
+	z.avail_in = len;
+	for (;;) {
+		z.next_out = (Bytef *)out + z.total_out;
+		z.avail_out = cap - 1 - z.total_out;
+		ret = inflate(&z, Z_NO_FLUSH);
+		if (ret == Z_STREAM_END)
+			break;
+		cr_assert(ret == Z_OK || ret == Z_BUF_ERROR, "inflate: %d", ret);
+		cr_assert(z.avail_in || ret == Z_OK, "truncated gzip");
+		out = realloc(out, cap *= 2);
+		cr_assert_not_null(out);
+	}
+	out[z.total_out] = '\0';
+	inflateEnd(&z);
+	return out;
+}
+
+/* A line of the exposition that starts with metric and names the container id. */
+static bool has_series(const char *text, const char *metric, const char *id)
+{
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		const char *eol = strchr(p, '\n');
+		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+		char line[4096];
+
+		snprintf(line, sizeof(line), "%.*s", (int)n, p);
+		if (!strncmp(line, metric, strlen(metric)) && strchr("{ ", line[strlen(metric)]) &&
+		    strstr(line, id))
+			return true;
+	}
+	return false;
+}
+
+/* A self metric's value ("name value"), or -1. */
+static long long metric_value(const char *text, const char *name)
+{
+	char key[128];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\n%s ", name);
+	p = strstr(text, key);
+	return p ? atoll(p + strlen(key)) : -1;
+}
+
+Test(agent, metrics_plain_and_gzip)
+{
+	char id[65], hdr[256], *text;
+	struct agent a;
+	struct resp r;
+	const char *cg;
+
+	cg = make_container("agent-metrics", id, 0);
+	th_burner_start(cg, -1);
+	agent_start(&a, "--period 200ms");
+
+	http_get(&a, "/metrics", NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.raw);
+	cr_expect(resp_header(&r, "Content-Type", hdr, sizeof(hdr)) &&
+		      !strcmp(hdr, "text/plain; version=0.0.4; charset=utf-8"),
+		  "Content-Type: %s", hdr);
+	cr_expect_null(resp_header(&r, "Content-Encoding", hdr, sizeof(hdr)));
+	cr_expect(has_series(r.body, "container_cpu_usage_seconds_total", id),
+		  "no container_cpu_usage_seconds_total for %s", id);
+	cr_expect_geq(metric_value(r.body, "tally_collections_total"), 1);
+	resp_free(&r);
+
+	http_get(&a, "/metrics", "Accept-Encoding: gzip\r\n", &r);
+	cr_assert_eq(r.status, 200, "%s", r.raw);
+	cr_assert(resp_header(&r, "Content-Encoding", hdr, sizeof(hdr)) && !strcmp(hdr, "gzip"),
+		  "not gzip");
+	text = gunzip(r.body, r.body_len);
+	cr_expect(has_series(text, "container_cpu_usage_seconds_total", id),
+		  "gzip: no container_cpu_usage_seconds_total for %s", id);
+	cr_expect_geq(metric_value(text, "tally_collections_total"), 1);
+	free(text);
+	resp_free(&r);
+	cr_expect_eq(agent_stop(&a, SIGTERM, 60000), 0);
+	agent_kill(&a);
+}
+
+/* The shape of /v1/containers: the test container's keys, and that it is there. */
+static void containers_shape(const struct agent *a, const char *id, char *out, size_t len)
+{
+	char script[512];
+	struct resp r;
+
+	http_get(a, "/v1/containers", NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.raw);
+	snprintf(script, sizeof(script),
+		 "import json,sys\n"
+		 "d = json.load(sys.stdin)\n"
+		 "c = [x for x in d if x['id'] == '%s']\n"
+		 "print(len(c), sorted(c[0].keys()), sorted(c[0]['cpu'].keys()))\n",
+		 id);
+	cr_assert_eq(py(script, r.body, r.body_len, out, len), 0, "%s", out);
+	resp_free(&r);
+}
+
+static void expect_healthy(const struct agent *a)
+{
+	struct resp r;
+
+	http_get(a, "/healthz", NULL, &r);
+	cr_expect_eq(r.status, 200, "/healthz: %s", r.raw);
+	resp_free(&r);
+}
+
+#define NUL_REQ "GET /heal\0thz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+#define V99_REQ "GET /healthz HTTP/9.9\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+Test(agent, hostile_requests_get_4xx_and_change_nothing)
+{
+	static const char *const methods[] = {"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "FOO"};
+	char id[65], hdr[128], shape[4096], shape2[4096], *big;
+	struct agent a;
+	struct resp r;
+	long long rejected;
+	int fd, st;
+
+	make_container("agent-hostile", id, 0);
+	agent_start(&a, "--period 200ms");
+	containers_shape(&a, id, shape, sizeof(shape));
+	cr_assert(!strncmp(shape, "1 ", 2), "container not listed: %s", shape);
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		st = http_status(a.port, methods[i], "/v1/containers", NULL, NULL, hdr);
+		cr_expect_eq(st, 405, "%s: %d", methods[i], st);
+		cr_expect_str_eq(hdr, "GET, HEAD", "%s: Allow", methods[i]);
+	}
+	/* POST with a body, GET with a body: refused unread. */
+	st = http_status(a.port, "POST", "/v1/containers", "Content-Length: 5\r\n", "hello", hdr);
+	cr_expect_eq(st, 405, "POST with a body: %d", st);
+	st =
+	    http_status(a.port, "GET", "/healthz", "Content-Length: 100000\r\n", "0123456789", hdr);
+	cr_expect_eq(st, 413, "GET with a body: %d", st);
+	st = http_status(a.port, "GET", "/healthz", "Transfer-Encoding: chunked\r\n",
+			 "5\r\nhello\r\n0\r\n\r\n", hdr);
+	cr_expect(st >= 400 && st < 500, "chunked body: %d", st);
+
+	/* A 100 KB URL (over MHD's per-connection memory), and one over tally's own cap. */
+	big = malloc(100 * 1024 + 64);
+	cr_assert_not_null(big);
+	memset(big, 'a', 100 * 1024);
+	big[0] = '/';
+	big[100 * 1024] = '\0';
+	st = http_status(a.port, "GET", big, NULL, NULL, hdr);
+	cr_expect(st >= 400 && st < 500, "100 KB URL: %d", st);
+	big[2000] = '\0';
+	st = http_status(a.port, "GET", big, NULL, NULL, hdr);
+	cr_expect_eq(st, 414, "2 KB URL: %d", st);
+	free(big);
+
+	/* Garbage, a NUL in the request line, a bad version, half a request then close. */
+	http_raw(a.port, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\xff\xfe\r\n\r\n", 16, &r);
+	cr_expect(r.status == 0 || (r.status >= 400 && r.status < 500), "garbage: %s", r.raw);
+	resp_free(&r);
+	http_raw(a.port, NUL_REQ, sizeof(NUL_REQ) - 1, &r);
+	cr_expect(r.status == 0 || (r.status >= 400 && r.status < 500), "NUL: %s", r.raw);
+	resp_free(&r);
+	http_raw(a.port, V99_REQ, sizeof(V99_REQ) - 1, &r);
+	cr_expect(r.status == 0 || r.status >= 400, "HTTP/9.9: %s", r.raw);
+	resp_free(&r);
+	fd = http_connect(a.port);
+	send_all(fd, "GET /v1/contai", 14);
+	close(fd);
+	fd = http_connect(a.port);
+	close(fd);
+
+	expect_healthy(&a);
+	containers_shape(&a, id, shape2, sizeof(shape2));
+	cr_expect_str_eq(shape2, shape, "/v1/containers changed shape");
+	http_get(&a, "/metrics", NULL, &r);
+	rejected = metric_value(r.body, "tally_http_requests_rejected_total");
+	cr_expect_geq(rejected, 12, "rejected %lld", rejected);
+	resp_free(&r);
+	cr_expect_eq(agent_stop(&a, SIGTERM, 60000), 0);
+	agent_kill(&a);
+}
+
+/* ms to get /healthz on a new connection (fails the test when it is not 200). */
+static uint64_t healthz_ms(const struct agent *a)
+{
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+
+	expect_healthy(a);
+	return (now_ns(CLOCK_MONOTONIC) - t0) / 1000000;
+}
+
+Test(agent, slowloris_does_not_block_others_and_times_out)
+{
+	struct pollfd pfd;
+	struct agent a;
+	uint64_t t0, ms;
+	char buf[512];
+	int fd, n;
+
+	agent_start(&a, "--period 200ms");
+	fd = http_connect(a.port);
+	send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", 40);
+	/* A byte a second, never finishing the headers: others are served meanwhile. */
+	for (int i = 0; i < 3; i++) {
+		ms = healthz_ms(&a);
+		cr_expect_lt(ms, 1000, "/healthz took %llu ms beside a slow client",
+			     (unsigned long long)ms);
+		send_all(fd, "a", 1);
+		th_sleep_ms(1000);
+	}
+	/* Silent now: dropped after the connection timeout (10 s), with or without a 408. */
+	t0 = now_ns(CLOCK_MONOTONIC);
+	pfd = (struct pollfd){.fd = fd, .events = POLLIN};
+	n = poll(&pfd, 1, 15000);
+	ms = (now_ns(CLOCK_MONOTONIC) - t0) / 1000000;
+	cr_expect_eq(n, 1, "the slow connection was never dropped");
+	if (n == 1) {
+		ssize_t got = recv(fd, buf, sizeof(buf) - 1, 0);
+
+		cr_expect(got <= 0 || !strncmp(buf, "HTTP/1.1 4", 10), "answer: %.*s",
+			  (int)(got > 0 ? got : 0), buf);
+	}
+	cr_expect(ms >= 7000 && ms <= 13000, "dropped after %llu ms", (unsigned long long)ms);
+	close(fd);
+	expect_healthy(&a);
+	cr_expect_eq(agent_stop(&a, SIGTERM, 60000), 0);
+	agent_kill(&a);
+}
+
+Test(agent, survives_many_connections)
+{
+	enum { N = 200, IDLE = 100 };
+	char id[65], shape[4096], shape2[4096];
+	struct agent a;
+	struct resp r;
+	int fds[N], ok = 0;
+
+	make_container("agent-flood", id, 0);
+	agent_start(&a, "--period 200ms");
+	containers_shape(&a, id, shape, sizeof(shape));
+	/* More requests than the connection limit (64) at once: the rest wait in the backlog. */
+	for (int i = 0; i < N; i++) {
+		fds[i] = http_connect(a.port);
+		http_send(fds[i], "GET", i % 2 ? "/v1/containers" : "/healthz", NULL);
+	}
+	for (int i = 0; i < N; i++) {
+		http_read(fds[i], &r);
+		ok += r.status == 200;
+		resp_free(&r);
+	}
+	cr_expect_eq(ok, N, "%d of %d answered 200", ok, N);
+	/* Connections that say nothing and go. */
+	for (int i = 0; i < IDLE; i++)
+		fds[i] = http_connect(a.port);
+	for (int i = 0; i < IDLE; i++)
+		close(fds[i]);
+	expect_healthy(&a);
+	containers_shape(&a, id, shape2, sizeof(shape2));
+	cr_expect_str_eq(shape2, shape, "/v1/containers changed shape");
+	cr_expect_eq(agent_stop(&a, SIGTERM, 60000), 0);
+	agent_kill(&a);
+}
+
+Test(agent, concurrent_requests_share_one_collection)
+{
+	enum { CLIENTS = 20 };
+	struct agent a;
+	struct resp r;
+	long long c0, c1;
+	int fds[CLIENTS], ok = 0, lines0, lines1;
+
+	agent_start(&a, "--period 0 --log-level debug");
+	http_get(&a, "/metrics", NULL, &r);
+	cr_assert_eq(r.status, 200);
+	c0 = metric_value(r.body, "tally_collections_total");
+	resp_free(&r);
+	th_sleep_ms(700); /* past the cache: the next request collects */
+	lines0 = count_lines(&a, "debug: collection ");
+	for (int i = 0; i < CLIENTS; i++) {
+		fds[i] = http_connect(a.port);
+		http_send(fds[i], "GET", i % 2 ? "/v1/containers" : "/metrics", NULL);
+	}
+	for (int i = 0; i < CLIENTS; i++) {
+		http_read(fds[i], &r);
+		ok += r.status == 200;
+		resp_free(&r);
+	}
+	lines1 = count_lines(&a, "debug: collection ");
+	http_get(&a, "/metrics", NULL, &r); /* within the cache: no collection of its own */
+	cr_assert_eq(r.status, 200);
+	c1 = metric_value(r.body, "tally_collections_total");
+	resp_free(&r);
+	cr_expect_eq(ok, CLIENTS, "%d of %d answered 200", ok, CLIENTS);
+	cr_expect(c0 >= 1 && c1 - c0 >= 1 && c1 - c0 <= 2,
+		  "%d requests took %lld collections (%lld -> %lld)", CLIENTS, c1 - c0, c0, c1);
+	cr_expect(lines1 - lines0 >= 1 && lines1 - lines0 <= 2,
+		  "%d requests took %d collections (log)", CLIENTS, lines1 - lines0);
+	cr_expect_eq(agent_stop(&a, SIGTERM, 60000), 0);
+	agent_kill(&a);
+}
+
+/* The ids of the BPF programs the process holds (its prog and link fds). */
+static int owned_prog_ids(pid_t pid, uint32_t *ids, int max)
+{
+	char path[128], line[256];
+	int n = 0;
+
+	for (int fd = 0; fd < 4096 && n < max; fd++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f) && n < max) {
+			unsigned id;
+
+			if (sscanf(line, "prog_id: %u", &id) == 1)
+				ids[n++] = id;
+		}
+		fclose(f);
+	}
+	return n;
+}
+
+static bool prog_exists(uint32_t id, char *name, size_t len)
+{
+	struct bpf_prog_info info = {};
+	uint32_t info_len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id);
+
+	if (fd < 0)
+		return false;
+	if (name && !bpf_obj_get_info_by_fd(fd, &info, &info_len))
+		snprintf(name, len, "%s", info.name);
+	close(fd);
+	return true;
+}
+
+static void stops_cleanly_on(int sig, const char *name)
+{
+	uint32_t ids[256];
+	char pname[64], log[1 << 14];
+	bool sched = false;
+	struct agent a;
+	uint64_t t0, ms;
+	int n, st, left;
+
+	agent_start(&a, "--period 200ms");
+	n = owned_prog_ids(a.pid, ids, 256);
+	for (int i = 0; i < n; i++)
+		if (prog_exists(ids[i], pname, sizeof(pname)) &&
+		    !strncmp(pname, "handle_sched_sw", 15))
+			sched = true;
+	cr_expect(sched, "the agent holds no handle_sched_switch (%d programs)", n);
+	expect_healthy(&a);
+	t0 = now_ns(CLOCK_MONOTONIC);
+	st = agent_stop(&a, sig, 60000);
+	ms = (now_ns(CLOCK_MONOTONIC) - t0) / 1000000;
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status %d", name, st);
+	/* Prompt: what takes time is the kernel detaching (tc on many veths is slow). */
+	cr_expect_lt(ms, 5000, "%s: stopped after %llu ms", name, (unsigned long long)ms);
+	/* Programs are freed once their last fd and link are gone: allow the kernel a moment. */
+	for (int t = 0; t < 200; t++) {
+		left = 0;
+		for (int i = 0; i < n; i++)
+			left += prog_exists(ids[i], NULL, 0);
+		if (!left)
+			break;
+		th_sleep_ms(10);
+	}
+	cr_expect_eq(left, 0, "%d of the agent's %d programs left after %s", left, n, name);
+	read_log(&a, log, sizeof(log));
+	cr_expect(strstr(log, "shutting down") && strstr(log, "stopped after"), "%s", log);
+	agent_kill(&a);
+}
+
+Test(agent, sigterm_and_sigint_stop_and_detach)
+{
+	stops_cleanly_on(SIGTERM, "SIGTERM");
+	stops_cleanly_on(SIGINT, "SIGINT");
+}
+
+Test(agent, sighup_reopens_logs_and_keeps_serving)
+{
+	struct agent a;
+
+	agent_start(&a, "--period 200ms");
+	cr_assert_eq(kill(a.pid, SIGHUP), 0);
+	for (int i = 0; i < 200 && !count_lines(&a, "reopening logs"); i++)
+		th_sleep_ms(10);
+	cr_expect_eq(count_lines(&a, "reopening logs"), 1);
+	expect_healthy(&a);
+	cr_expect_eq(agent_stop(&a, SIGTERM, 60000), 0);
+	agent_kill(&a);
+}
+
+Test(agent, bad_arguments_needs_root_and_help)
+{
+	static const char *const bad[] = {
+	    "--listen nowhere",
+	    "--listen 127.0.0.1",
+	    "--listen 127.0.0.1:70000",
+	    "--listen [::1]9123",
+	    "--listen host.example:80",
+	    "--period abc",
+	    "--period 1ms",
+	    "--period -1s",
+	    "--log-level loud",
+	    "--max-cgroups 0",
+	    "--bogus",
+	    "extra",
+	    "--listen",
+	};
+	char cmd[512], out[8192];
+	int rc;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(cmd, sizeof(cmd), TALLY " agent %s 2>&1", bad[i]);
+		rc = th_run(cmd, out, sizeof(out));
+		cr_expect_eq(rc, 2, "%s: exit %d: %s", bad[i], rc, out);
+		cr_expect(strchr(out, '\n') == out + strlen(out) - 1, "%s: one line: %s", bad[i],
+			  out);
+	}
+	rc = th_run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
+		 "--bounding-set=-all " TALLY " agent --listen 127.0.0.1:0 2>&1",
+		 out, sizeof(out));
+	cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+	cr_expect(strstr(out, "root") != NULL, "says what is missing: %s", out);
+	cr_expect_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);
+	snprintf(cmd, sizeof(cmd), "unshare -m sh -c 'umount -l %s && " TALLY " agent' 2>&1",
+		 th_cgroot());
+	rc = th_run(cmd, out, sizeof(out));
+	cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+	cr_expect(strstr(out, "no cgroup v2") != NULL, "%s", out);
+	/* A port in use. */
+	{
+		struct sockaddr_in sin = {.sin_family = AF_INET};
+		socklen_t len = sizeof(sin);
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		cr_assert(fd >= 0 && !bind(fd, (struct sockaddr *)&sin, sizeof(sin)) &&
+			  !listen(fd, 1) && !getsockname(fd, (struct sockaddr *)&sin, &len));
+		snprintf(cmd, sizeof(cmd), TALLY " agent --listen 127.0.0.1:%d 2>&1",
+			 ntohs(sin.sin_port));
+		rc = th_run(cmd, out, sizeof(out));
+		close(fd);
+		cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+		cr_expect(strstr(out, "failed to listen on '127.0.0.1:") != NULL, "%s", out);
+		cr_expect_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);
+	}
+	cr_expect_eq(th_run(TALLY " agent --help", out, sizeof(out)), 0);
+	cr_expect(strstr(out, "Usage: tally agent") && strstr(out, "--period") &&
+		      strstr(out, "/metrics") && strstr(out, "9123"),
+		  "%s", out);
+	cr_expect_eq(th_run(TALLY " --help", out, sizeof(out)), 0);
+	cr_expect(strstr(out, "agent") != NULL, "%s", out);
+}
