@@ -509,6 +509,87 @@ int netif_sock__dump_links(struct netif_sock *s, struct netif_list *l)
 	return 0;
 }
 
+/* One RTM_NEWSTATS message (IFLA_STATS_LINK_64 asked for): its ifindex and counters. */
+static int stats__parse(const struct nlmsghdr *h, int *ifindex, struct netif_stats *st)
+{
+	const struct nlattr *tb[IFLA_STATS_MAX + 1];
+	const struct if_stats_msg *m = NLMSG_DATA(h);
+	int err;
+
+	if (h->nlmsg_type != RTM_NEWSTATS)
+		return -ENOENT;
+	err = msg__attrs(h, sizeof(*m), tb, IFLA_STATS_MAX);
+	if (err)
+		return err;
+	if (!tb[IFLA_STATS_LINK_64])
+		return -EINVAL;
+	*ifindex = (int)m->ifindex;
+	return attrs__stats(tb[IFLA_STATS_LINK_64], NULL, st);
+}
+
+struct stats_merge {
+	struct netif_list *l;
+	bool *seen;
+	bool unknown; /* a link the list does not have: it needs a full dump */
+};
+
+static int stats__collect(const struct nlmsghdr *h, void *ctx)
+{
+	struct stats_merge *m = ctx;
+	const struct netif_link *found;
+	struct netif_stats st;
+	int ifindex, err;
+
+	err = stats__parse(h, &ifindex, &st);
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	found = netif_list__find(m->l, ifindex);
+	if (!found) {
+		m->unknown = true;
+		return 0;
+	}
+	m->seen[found - m->l->v] = true;
+	m->l->v[found - m->l->v].stats = st;
+	return 0;
+}
+
+int netif_sock__dump_stats(struct netif_sock *s, struct netif_list *l)
+{
+	struct {
+		struct nlmsghdr h;
+		struct if_stats_msg ifsm;
+	} req = {
+		.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct if_stats_msg)),
+		.h.nlmsg_type = RTM_GETSTATS,
+		.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+		.ifsm.family = AF_UNSPEC,
+		.ifsm.filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64),
+	};
+	struct stats_merge m = {.l = l};
+	size_t out = 0;
+	int err;
+
+	if (!l->n)
+		return -EAGAIN;
+	m.seen = calloc(l->n, sizeof(*m.seen));
+	if (!m.seen)
+		return -ENOMEM;
+	err = sock__transact(s, &req.h, stats__collect, &m);
+	if (!err && m.unknown)
+		err = -EAGAIN;
+	if (err) {
+		free(m.seen);
+		return err == -EINTR ? -EAGAIN : err;
+	}
+	/* Links the stats dump did not have are gone: drop them, keeping the order. */
+	for (size_t i = 0; i < l->n; i++)
+		if (m.seen[i])
+			l->v[out++] = l->v[i];
+	l->n = out;
+	free(m.seen);
+	return 0;
+}
+
 struct route_pick {
 	int oif;
 	uint32_t metric;

@@ -93,6 +93,13 @@ void netif_sock__free(struct netif_sock *s); /* accepts NULL */
  * or -errno (-ENOMEM; the kernel's error). On error l->n is 0.
  */
 int netif_sock__dump_links(struct netif_sock *s, struct netif_list *l);
+/*
+ * Refresh the counters of l (the result of an earlier dump_links on this socket) with one
+ * RTM_GETSTATS dump of 64-bit link stats only: about 9x cheaper than a link dump (make
+ * bench). Links the kernel no longer has are dropped from l. -EAGAIN when l is empty, the
+ * dump was interrupted or the kernel has a link l lacks: dump the links instead.
+ */
+int netif_sock__dump_stats(struct netif_sock *s, struct netif_list *l);
 
 /*
  * The output device of the socket namespace's default route: the IPv4 one of lowest metric,

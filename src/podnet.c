@@ -152,10 +152,13 @@ static void on_link_event(const struct netif_link *l, bool del, void *ctx)
 {
 	struct podnet *p = ctx;
 
-	/* A new veth's event often lacks its peer (see netif.h): the dump that follows says. */
+	/*
+	 * A new veth's event often lacks its peer (see netif.h): the full dump that follows
+	 * says. Any other change (a rename, a move) also calls for a full dump.
+	 */
 	if (del)
 		detach(p, l->ifindex);
-	else if (!strcmp(l->kind, "veth"))
+	else
 		p->resync = true;
 }
 
@@ -169,7 +172,12 @@ int podnet__begin(struct podnet *p)
 		p->resync = true;
 	else if (err && err != -EAGAIN)
 		return err;
-	err = netif_sock__dump_links(p->host, &p->links);
+	/* Links only when they changed; per tick, their counters alone. */
+	err = p->resync ? -EAGAIN : netif_sock__dump_stats(p->host, &p->links);
+	if (err == -EAGAIN) {
+		p->resync = true;
+		err = netif_sock__dump_links(p->host, &p->links);
+	}
 	if (err)
 		return err;
 	if (p->resync) {

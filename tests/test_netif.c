@@ -1474,6 +1474,60 @@ Test(netif, host_dump_matches_sysfs)
 	netif_sock__free(s);
 }
 
+/*
+ * The per-tick refresh: one RTM_GETSTATS dump updates the counters of a list from a link dump
+ * (equal to sysfs for a quiet pair), drops links that went, and asks for a full dump when it
+ * cannot do the job (empty list, a link the list lacks).
+ */
+Test(netif, stats_dump_refreshes_and_drops)
+{
+	const char *H = nm(1), *P = nm(2), *C = nm(3), *H2 = nm(4), *C2 = nm(5);
+	struct netif_list l = {};
+	const struct netif_link *h;
+	struct netif_sock *s;
+	uint64_t want[8], got[8];
+	int idx, idx2;
+
+	s = netif_sock__new();
+	cr_assert_not_null(s);
+	cr_expect_eq(netif_sock__dump_stats(s, &l), -EAGAIN, "an empty list needs a link dump");
+	netns_add(P);
+	link_track(H);
+	link_track(H2);
+	SH_OK("ip -n %s link add %s type veth peer name %s netns %d", P, C, H, (int)getpid());
+	SH_OK("ip -n %s link add %s type veth peer name %s netns %d", P, C2, H2, (int)getpid());
+	SH_OK("ip link set %s up && ip -n %s link set %s up", H, P, C);
+	cr_assert_eq(netif_sock__dump_links(s, &l), 0);
+	idx = host_ifindex(H);
+	idx2 = host_ifindex(H2);
+	/* Traffic after the link dump: only the stats dump can show it. IPv6 off: quiet after. */
+	SH_OK("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1 && ip netns exec %s sysctl -qw "
+	      "net.ipv6.conf.%s.disable_ipv6=1",
+	      H, P, C);
+	SH_OK("ip addr add 198.18.250.1/30 dev %s && ip -n %s addr add 198.18.250.2/30 dev %s", H,
+	      P, C);
+	SH_OK("ip neigh replace 198.18.250.2 lladdr 02:00:00:00:00:02 dev %s nud permanent", H);
+	SH_OK("python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+	      "[s.sendto(b\"x\" * 300, (\"198.18.250.2\", 9)) for _ in range(7)]'");
+	SH_OK("ip link del %s", H2);
+	cr_assert_eq(netif_sock__dump_stats(s, &l), 0);
+	cr_expect_null(netif_list__find(&l, idx2), "a link that went stays in the list");
+	h = netif_list__find(&l, idx);
+	cr_assert_not_null(h);
+	cr_assert(host_stats(H, want));
+	stats_arr(&h->stats, got);
+	for (int j = 0; j < 8; j++)
+		cr_expect_eq(got[j], want[j], "%s %s: sysfs %llu, stats dump %llu", H, stat_names[j],
+			     (unsigned long long)want[j], (unsigned long long)got[j]);
+	cr_expect_geq(got[4], 7ull * (300 + 28 + 14), "the datagrams sent after the link dump");
+	/* A link the list lacks: only a link dump can describe it. */
+	l.n--;
+	memmove(&l.v[0], &l.v[1], l.n * sizeof(l.v[0]));
+	cr_expect_eq(netif_sock__dump_stats(s, &l), -EAGAIN);
+	netif_list__free(&l);
+	netif_sock__free(s);
+}
+
 /* The host's default route device, from /proc/net/route (the main table) or ipv6_route. */
 static int proc_default_oif(void)
 {
