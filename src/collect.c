@@ -464,6 +464,9 @@ void collector__usage(const struct collector *c, size_t i, struct cg_usage *out)
 					    .value = prev->offset_ns[p] + prev->totals[p].time_ns,
 					    .valid = true};
 	out->has_rate = !rate__per_second(&a, &b, 1, &out->nano_cores);
+	/* A rate from a lower-bound sample would be off by a whole stretch: no data, not wrong. */
+	if (g->cpu.lower_bound || (prev->valid && prev->cpu.lower_bound))
+		out->has_rate = false;
 	if (!out->has_rate)
 		out->nano_cores = 0;
 	out->upperdir = NULL;

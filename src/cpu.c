@@ -273,7 +273,8 @@ int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
 		err = bpf_map_lookup_elem(fd_running, &zero, c->running);
 		if (err)
 			return err;
-		if (!running__moved(c->running_before, c->running, c->nr_cpus))
+		s->lower_bound = running__moved(c->running_before, c->running, c->nr_cpus);
+		if (!s->lower_bound)
 			break;
 	}
 	s->map_entries = s->n;

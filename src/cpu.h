@@ -32,6 +32,11 @@ struct cpu_sample {
 	size_t map_entries;	  /* entries in the counter map (its fill) */
 	uint64_t dropped_updates; /* updates lost because the map was full, since load */
 	uint64_t dropped_ns;	  /* CPU time those updates carried */
+	/*
+	 * A running task switched out during every attempt of the read: its in-flight part may
+	 * be missing, so the sample is a lower bound (the next one has that time).
+	 */
+	bool lower_bound;
 };
 
 struct tally_cpu;
