@@ -288,6 +288,30 @@ pid_t nh_child_start(const char *cg, const char *ns, void (*fn)(void *), void *a
 	return th_child_start(cg, child_wrap__run, &w);
 }
 
+static void ready_sleeper(void *arg)
+{
+	int *p = arg;
+
+	if (write(p[1], "r", 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+pid_t nh_sleeper_start(const char *cg, const char *ns)
+{
+	int p[2];
+	char b;
+	pid_t pid;
+
+	cr_assert_eq(pipe(p), 0);
+	pid = nh_child_start(cg, ns, ready_sleeper, p);
+	close(p[1]);
+	cr_assert_eq(read(p[0], &b, 1), 1, "the container process failed to start");
+	close(p[0]);
+	return pid;
+}
+
 void nh_child_expect_ok(pid_t pid, const char *what)
 {
 	int status = th_child_wait(pid);

@@ -53,6 +53,12 @@ struct nh_stats nh_stats_delta(const struct nh_stats *after, const struct nh_sta
 
 /* Fork a child in cgroup cg (absolute) and netns ns (NULL: this one) that runs fn(arg). */
 pid_t nh_child_start(const char *cg, const char *ns, void (*fn)(void *), void *arg);
+/*
+ * A long-lived "container" process in cgroup cg and netns ns (NULL: this one), returned once
+ * it is in both (it says so through a pipe), so a lookup cannot see it half set up. Stopped by
+ * th_cleanup.
+ */
+pid_t nh_sleeper_start(const char *cg, const char *ns);
 /* Wait for a child started here; asserts that it exited with status 0. */
 void nh_child_expect_ok(pid_t pid, const char *what);
 

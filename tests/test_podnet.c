@@ -27,36 +27,6 @@ static void fini(void)
 
 TestSuite(podnet, .fini = fini, .timeout = 60);
 
-static void sleeper(void *arg)
-{
-	for (;;)
-		pause();
-}
-
-/* Says it is in its namespace (the helper enters it before calling), then sleeps. */
-static void ready_sleeper(void *arg)
-{
-	int *p = arg;
-
-	if (write(p[1], "r", 1) != 1)
-		_exit(1);
-	sleeper(NULL);
-}
-
-static pid_t start_in(const char *cg, const char *ns)
-{
-	int p[2];
-	char b;
-	pid_t pid;
-
-	cr_assert_eq(pipe(p), 0);
-	pid = nh_child_start(cg, ns, ready_sleeper, p);
-	close(p[1]);
-	cr_assert_eq(read(p[0], &b, 1), 1, "the container process failed to start");
-	close(p[0]);
-	return pid;
-}
-
 /* Open fds of this process that refer to the network namespace of inode ino. */
 static int fds_on_netns(uint64_t ino)
 {
@@ -119,7 +89,7 @@ Test(podnet, pod_found_then_everything_goes_with_it)
 	cr_expect_not(u.host_network);
 	cr_expect_str_eq(u.netns_why, "no process in the cgroup");
 
-	pid = start_in(cg, l.ns);
+	pid = nh_sleeper_start(cg, l.ns);
 	cr_assert_eq(collector__collect(c), 0);
 	usage_of(c, cg, &u);
 	cr_assert_not_null(u.netns, "namespace not found: %s", u.netns_why);
@@ -171,7 +141,7 @@ Test(podnet, host_network_container)
 
 	snprintf(rel, sizeof(rel), "%s/docker-%s.scope", top, id);
 	cg = th_cgroup_create(rel);
-	start_in(cg, NULL);
+	nh_sleeper_start(cg, NULL);
 	c = collector__new(th_cgroot(), NULL);
 	cr_assert_not_null(c, "collector: %s", strerror(errno));
 	cr_assert_eq(collector__collect(c), 0);

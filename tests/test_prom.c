@@ -179,29 +179,6 @@ static void start_container(const char *cg, const char *root)
 	close(p[0]);
 }
 
-static void ready_sleeper(void *arg)
-{
-	int *p = arg;
-
-	if (write(p[1], "r", 1) != 1)
-		_exit(1);
-	for (;;)
-		pause();
-}
-
-/* A process in cgroup cg and netns ns, started once it is in both. */
-static void start_in(const char *cg, const char *ns)
-{
-	int p[2];
-	char b;
-
-	cr_assert_eq(pipe(p), 0);
-	nh_child_start(cg, ns, ready_sleeper, p);
-	close(p[1]);
-	cr_assert_eq(read(p[0], &b, 1), 1, "the container process failed to start");
-	close(p[0]);
-}
-
 static struct collector *collector_start(void)
 {
 	coll = collector__new(th_cgroot(), NULL);
@@ -278,7 +255,7 @@ Test(prom, real_collector_passes_promtool_and_reads_back)
 	cg3 = th_cgroup_create(rel);
 	snprintf(rel, sizeof(rel), "%s/server", top);
 	srv = th_cgroup_create(rel);
-	start_in(cg3, l.ns);
+	nh_sleeper_start(cg3, l.ns);
 
 	before = th_cpustat_ns(cg);
 	c = collector_start();

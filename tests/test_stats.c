@@ -237,31 +237,6 @@ Test(stats, writable_layer_of_overlay_root_matches_du)
 	cr_expect(strstr(why, "not overlay") != NULL, "reason for no layer: %s", why);
 }
 
-/* Says it is in its namespace (the helper enters it before calling), then sleeps. */
-static void ready_sleeper(void *arg)
-{
-	int *p = arg;
-
-	if (write(p[1], "r", 1) != 1)
-		_exit(1);
-	for (;;)
-		pause();
-}
-
-static pid_t start_in(const char *cg, const char *ns)
-{
-	int p[2];
-	char b;
-	pid_t pid;
-
-	cr_assert_eq(pipe(p), 0);
-	pid = nh_child_start(cg, ns, ready_sleeper, p);
-	close(p[1]);
-	cr_assert_eq(read(p[0], &b, 1), 1, "the container process failed to start");
-	close(p[0]);
-	return pid;
-}
-
 /*
  * Wait (bounded) until tally logged its first sample: from then on its programs count, tc
  * included. tc on the device alone would not do: another tally (a test running at the same
@@ -316,8 +291,8 @@ Test(stats, pod_network_matches_link_counters)
 	hcg = th_cgroup_create(rel);
 	snprintf(rel, sizeof(rel), "%s/server", top);
 	srv = th_cgroup_create(rel);
-	start_in(cg, l.ns);
-	start_in(hcg, NULL);
+	nh_sleeper_start(cg, l.ns);
+	nh_sleeper_start(hcg, NULL);
 	snprintf(log, sizeof(log), "/tmp/tally-test-stats-%d.log", (int)getpid());
 	snprintf(cmd, sizeof(cmd),
 		 TALLY " -v stats --json --interval 3s 2>%s | python3 -c '"
