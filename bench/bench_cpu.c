@@ -25,6 +25,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bench.h"
 #include "tally/cpu.h"
 #include "cpu.h"
 #include "cpu.skel.h"
@@ -137,17 +138,6 @@ static uint64_t run_pipe(const char *cg, int loops)
 	return clock__monotonic_ns() - t0;
 }
 
-static void prog_stats(int fd, uint64_t *run_ns, uint64_t *runs)
-{
-	struct bpf_prog_info info = {};
-	uint32_t len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		die("read program info", errno);
-	*run_ns = info.run_time_ns;
-	*runs = info.run_cnt;
-}
-
 /* Cost per switch of the program as loaded with these options, under the pipe workload. */
 static double per_switch_ns(const struct cpu_opts *o, const char *cg, const char **hook)
 {
@@ -162,24 +152,13 @@ static double per_switch_ns(const struct cpu_opts *o, const char *cg, const char
 	*hook = cpu__switch_hook(c);
 	fd = bpf_program__fd(!strcmp(*hook, "raw_tp") ? skel->progs.handle_sched_switch_raw :
 							 skel->progs.handle_sched_switch);
-	prog_stats(fd, &ns0, &n0);
+	if (bench__prog_stats(fd, &ns0, &n0))
+		die("read program info", errno);
 	run_pipe(cg, 50000);
-	prog_stats(fd, &ns1, &n1);
+	if (bench__prog_stats(fd, &ns1, &n1))
+		die("read program info", errno);
 	cpu__free(c);
 	return n1 > n0 ? (double)(ns1 - ns0) / (double)(n1 - n0) : 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static uint64_t median(uint64_t *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_u64);
-	return v[n / 2];
 }
 
 #define REPS 11
@@ -252,8 +231,8 @@ static void bench_reads(int n)
 		}
 		cstat[r] = clock__monotonic_ns() - t0;
 	}
-	uint64_t b = median(batch, REPS), k = median(perkey, REPS), st = median(cstat, REPS),
-		 ru = median(rollup, REPS);
+	uint64_t b = bench__median(batch, REPS), k = bench__median(perkey, REPS), st = bench__median(cstat, REPS),
+		 ru = bench__median(rollup, REPS);
 	printf("| %6d | %9.3f | %9.3f | %9.3f | %10.3f | %7.1fx | %9.3f |\n", n, b / 1e6,
 	       ru / 1e6, k / 1e6, st / 1e6, (double)st / (double)(b + ru), walk / 1e6);
 	if (s.n < (size_t)n)
@@ -321,7 +300,7 @@ int bench_cpu(int argc, char **argv)
 		on[r] = run_pipe(leaf, 50000);
 		cpu__free(c);
 	}
-	uint64_t m_off = median(off, 9), m_on = median(on, 9);
+	uint64_t m_off = bench__median(off, 9), m_on = bench__median(on, 9);
 	printf("| without tally | with tally | slowdown |\n| ---: | ---: | ---: |\n");
 	printf("| %.3f s | %.3f s | %+.1f%% |\n", m_off / 1e9, m_on / 1e9,
 	       100.0 * ((double)m_on - (double)m_off) / (double)m_off);

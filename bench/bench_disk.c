@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "disk.h"
 #include "util.h"
 
@@ -91,19 +92,6 @@ static void sleep_until(uint64_t mono_ns)
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static uint64_t median(uint64_t *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_u64);
-	return v[n / 2];
 }
 
 /* "1234567" -> "1,234,567", in one of 8 rotating buffers. */
@@ -696,10 +684,10 @@ static void bench_scan(const struct tree *t, struct scan_res *r)
 			       tr.u.inodes_used != r->t_inodes;
 	}
 	r->mismatch |= r->du_bytes != r->t_bytes || r->du_inodes != r->t_inodes;
-	r->du_wall = median(dw, REPS);
-	r->du_cpu = median(dc, REPS);
-	r->t_wall = median(tw, REPS);
-	r->t_cpu = median(tc, REPS);
+	r->du_wall = bench__median(dw, REPS);
+	r->du_cpu = bench__median(dc, REPS);
+	r->t_wall = bench__median(tw, REPS);
+	r->t_cpu = bench__median(tc, REPS);
 	r->done = true;
 }
 
@@ -809,8 +797,8 @@ static void bench_latency(const struct tree *t, struct lat_res *r)
 		prev = u;
 	}
 	close(fd);
-	r->write_med = median(wr, LAT_ITERS);
-	r->med = median(lat, LAT_ITERS);
+	r->write_med = bench__median(wr, LAT_ITERS);
+	r->med = bench__median(lat, LAT_ITERS);
 	r->p99 = lat[LAT_ITERS * 99 / 100];
 	r->max = lat[LAT_ITERS - 1];
 	close_leaves(fds, t->nleaves);
@@ -878,11 +866,11 @@ static void bench_marks(const struct tree *t10k, const struct tree *t100k,
 		}
 	}
 	close(fd);
-	r->none_ns = median(none, REPS);
-	r->fs_ns = median(fs, REPS);
-	r->ino_ns = median(ino, REPS);
+	r->none_ns = bench__median(none, REPS);
+	r->fs_ns = bench__median(fs, REPS);
+	r->ino_ns = bench__median(ino, REPS);
 	for (int m = 0; m < 2; m++)
-		r->setup[m][0] = median(setup[m], REPS);
+		r->setup[m][0] = bench__median(setup[m], REPS);
 
 	/* Writes to one file merge in the kernel queue; distinct files give one event each. */
 	{
@@ -910,7 +898,7 @@ static void bench_marks(const struct tree *t10k, const struct tree *t100k,
 			setup[m][i] = tr.wall_ns;
 			r->marks[m][1] = tr.marks;
 		}
-		r->setup[m][1] = median(setup[m], REPS);
+		r->setup[m][1] = bench__median(setup[m], REPS);
 	}
 }
 

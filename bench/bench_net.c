@@ -40,6 +40,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bench.h"
 #include "tally/net.h"
 #include "discovery.h"
 #include "net.h"
@@ -136,19 +137,6 @@ static void unlock(void)
 }
 
 /* --- small helpers --- */
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static uint64_t median(uint64_t *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_u64);
-	return v[n / 2];
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -573,17 +561,6 @@ static void others_check(int ifindex, uint32_t own)
 	}
 }
 
-static void prog_stats(int fd, uint64_t *run_ns, uint64_t *runs)
-{
-	struct bpf_prog_info info = {};
-	uint32_t len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		die("read program info", errno);
-	*run_ns = info.run_time_ns;
-	*runs = info.run_cnt;
-}
-
 /* --- the stream link and iperf3 --- */
 
 static void stream_sysctls(void *arg)
@@ -816,10 +793,12 @@ static void fig1_stream(const char *title, const char *const *extra, bool udp)
 	prog_fds(g.net, fds);
 	cg_sums(g.net, &a);
 	for (int i = 0; i < N_PROGS; i++)
-		prog_stats(fds[i], &ns0[i], &n0[i]);
+		if (bench__prog_stats(fds[i], &ns0[i], &n0[i]))
+			die("read program info", errno);
 	iperf_run(STREAM_SECS, extra, &r);
 	for (int i = 0; i < N_PROGS; i++)
-		prog_stats(fds[i], &ns1[i], &n1[i]);
+		if (bench__prog_stats(fds[i], &ns1[i], &n1[i]))
+			die("read program info", errno);
 	cg_sums(g.net, &b);
 	others_check(st.ifindex, 1);
 	net__free(g.net);
@@ -1205,9 +1184,9 @@ static void host_alternatives(struct tick_row *row)
 		if (r >= 0)
 			nd[r] = clock__monotonic_ns() - t0;
 	}
-	row->getlink = median(gl, TICK_REPS);
-	row->getstats = median(gs, TICK_REPS);
-	row->host_netdev = median(nd, TICK_REPS);
+	row->getlink = bench__median(gl, TICK_REPS);
+	row->getstats = bench__median(gs, TICK_REPS);
+	row->host_netdev = bench__median(nd, TICK_REPS);
 	netif_list__free(&l);
 	netif_sock__free(s);
 	close(fd);
@@ -1340,12 +1319,12 @@ static void fig3_step(int n, struct tick_row *row)
 			netdev[r] = clock__monotonic_ns() - t0;
 		row->ok_netdev = found;
 	}
-	row->tick = median(tick, TICK_REPS);
-	row->dump = median(dump, TICK_REPS);
-	row->end = median(end, TICK_REPS);
-	row->read_cg = median(rcg, TICK_REPS);
-	row->enter = median(job.t, TICK_REPS);
-	row->netdev = median(netdev, TICK_REPS);
+	row->tick = bench__median(tick, TICK_REPS);
+	row->dump = bench__median(dump, TICK_REPS);
+	row->end = bench__median(end, TICK_REPS);
+	row->read_cg = bench__median(rcg, TICK_REPS);
+	row->enter = bench__median(job.t, TICK_REPS);
+	row->netdev = bench__median(netdev, TICK_REPS);
 }
 
 int bench_net(int argc, char **argv)
