@@ -1075,65 +1075,6 @@ static int read_net_dev(const char *path, char *buf, size_t size, const char *wa
 	return count;
 }
 
-/*
- * For comparison only (tally does not do this): one RTM_GETSTATS dump of this namespace asking
- * for IFLA_STATS_LINK_64 alone, every link's counters copied out. Returns the links seen or
- * -errno.
- */
-static int getstats_dump(int fd, uint64_t *sink)
-{
-	static char buf[1 << 16];
-	struct {
-		struct nlmsghdr h;
-		struct if_stats_msg m;
-	} req = {
-	    .h.nlmsg_len = NLMSG_LENGTH(sizeof(struct if_stats_msg)),
-	    .h.nlmsg_type = RTM_GETSTATS,
-	    .h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-	    .h.nlmsg_seq = 1,
-	    .m.filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64),
-	};
-	int links = 0;
-
-	if (send(fd, &req, req.h.nlmsg_len, 0) < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		int rem = (int)n;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n ? -errno : -EIO;
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, rem);
-		     h = NLMSG_NEXT(h, rem)) {
-			struct rtattr *a;
-			int alen;
-
-			if (h->nlmsg_type == NLMSG_DONE)
-				return links;
-			if (h->nlmsg_type == NLMSG_ERROR)
-				return -EIO;
-			if (h->nlmsg_type != RTM_NEWSTATS)
-				continue;
-			a = (struct rtattr *)((char *)NLMSG_DATA(h) +
-					      NLMSG_ALIGN(sizeof(struct if_stats_msg)));
-			alen = (int)h->nlmsg_len -
-			       NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct if_stats_msg)));
-			for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-				struct rtnl_link_stats64 st;
-
-				if (a->rta_type != IFLA_STATS_LINK_64 ||
-				    RTA_PAYLOAD(a) < sizeof(st))
-					continue;
-				memcpy(&st, RTA_DATA(a), sizeof(st));
-				*sink += st.rx_bytes + st.rx_packets + st.tx_bytes + st.tx_packets;
-				links++;
-			}
-		}
-	}
-}
-
 struct tick_row {
 	int n;
 	uint64_t create, attach, attach_cpu, lookup, detach;
@@ -1155,16 +1096,14 @@ static uint64_t thread_cpu_ns(void)
 /* For comparison: what else could read the host side's counters, with tally's tc attached. */
 static void host_alternatives(struct tick_row *row)
 {
-	uint64_t gl[TICK_REPS], gs[TICK_REPS], nd[TICK_REPS], t0, sink = 0, v[4];
+	uint64_t gl[TICK_REPS], gs[TICK_REPS], nd[TICK_REPS], t0, v[4];
 	static char buf[1 << 20];
 	struct netif_list l = {};
 	struct netif_sock *s = netif_sock__new();
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), size = 1 << 20, ret,
-	    found;
+	int ret, found;
 
-	if (!s || fd < 0)
+	if (!s)
 		die("open a netlink socket", errno);
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	for (int r = -1; r < TICK_REPS; r++) {
 		t0 = clock__monotonic_ns();
 		if ((ret = netif_sock__dump_links(s, &l)))
@@ -1172,11 +1111,12 @@ static void host_alternatives(struct tick_row *row)
 		if (r >= 0)
 			gl[r] = clock__monotonic_ns() - t0;
 		t0 = clock__monotonic_ns();
-		if ((ret = getstats_dump(fd, &sink)) < 0)
+		/* What podnet does per tick between link events. */
+		if ((ret = netif_sock__dump_stats(s, &l)))
 			die("dump the host's link statistics", ret);
 		if (r >= 0)
 			gs[r] = clock__monotonic_ns() - t0;
-		row->links = ret;
+		row->links = (int)l.n;
 		t0 = clock__monotonic_ns();
 		if ((ret = read_net_dev("/proc/self/net/dev", buf, sizeof(buf), NULL, v, &found)) <
 		    0)
@@ -1189,7 +1129,6 @@ static void host_alternatives(struct tick_row *row)
 	row->host_netdev = bench__median(nd, TICK_REPS);
 	netif_list__free(&l);
 	netif_sock__free(s);
-	close(fd);
 }
 
 static void fig3_step(int n, struct tick_row *row)
@@ -1478,9 +1417,9 @@ int bench_net(int argc, char **argv)
 		       (double)w->netdev / (double)w->tick);
 	}
 	printf("\nThe host side alone, for comparison (ms, median of %d, tc attached): podnet's "
-	       "RTM_GETLINK dump (netif_sock__dump_links), an RTM_GETSTATS dump asking for "
-	       "IFLA_STATS_LINK_64 only, and one read of the host's /proc/net/dev (not what tally "
-	       "does):\n\n",
+	       "RTM_GETLINK dump (netif_sock__dump_links, after link events), its RTM_GETSTATS "
+	       "dump of IFLA_STATS_LINK_64 only (netif_sock__dump_stats, per tick), and "
+	       "one read of the host's /proc/net/dev (not what tally does):\n\n",
 	       TICK_REPS);
 	printf("| N | host links | RTM_GETLINK dump | RTM_GETSTATS dump | host /proc/net/dev |\n");
 	printf("| ---: | ---: | ---: | ---: | ---: |\n");
