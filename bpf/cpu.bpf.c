@@ -45,6 +45,18 @@ struct {
 	__type(value, struct cpu_running);
 } cpu_running SEC(".maps");
 
+/*
+ * Userspace's alone, never touched here: each cgroup's CPU time from before the counters
+ * existed (cpu.stat when tally first loaded), pinned with them so that an agent restarted
+ * over the same counters continues the same totals instead of re-deriving them.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TALLY_CPU_DEFAULT_MAX_CGROUPS); /* resized by userspace before load */
+	__type(key, __u64);
+	__type(value, __u64);
+} cg_seed SEC(".maps");
+
 struct cpu_drops drops = {};
 
 static __always_inline void counter_add(__u64 cgid, __u64 time_ns, __u64 switches)

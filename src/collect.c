@@ -55,7 +55,8 @@ struct collector {
 	struct wlayer *wl; /* sorted by cgid */
 	size_t nwl;
 	struct generation gen[2];
-	int cur; /* index of the latest generation */
+	int cur;     /* index of the latest generation */
+	bool pinned; /* the counters outlive the collector: so do their seeds (cg_seed) */
 };
 
 static void generation__clear(struct generation *g)
@@ -104,7 +105,10 @@ struct collector *collector__new(const char *cgroot, const struct cpu_opts *opts
 		goto fail;
 	}
 	/* Without the network programs the CPU and disk paths still work; each says why. */
-	c->net = net__open(cgroot, NULL);
+	c->pinned = opts && opts->pin_root;
+	/* One --max-cgroups for both paths' cgroup maps. */
+	c->net = net__open(cgroot, &(struct net_opts){.max_cgroups = opts ? opts->max_cgroups : 0,
+						     .pin_root = opts ? opts->pin_root : NULL});
 	if (!c->net)
 		snprintf(c->net_why, sizeof(c->net_why),
 			 "failed to load the cgroup_skb and tc programs: %s", strerror(errno));
@@ -135,7 +139,7 @@ void collector__free(struct collector *c)
 	free(c->wl);
 	disk__free(c->disk);
 	layer_cache__free(c->images);
-	podnet__free(c->pods); /* detaches tc before the programs go */
+	podnet__free(c->pods);
 	net__free(c->net);
 	cpu__free(c->cpu);
 	if (c->rootfd >= 0)
@@ -165,6 +169,37 @@ static void generation__seed(struct collector *c, struct generation *g)
 static bool tree__has(uint64_t id, void *ctx)
 {
 	return cg_tree__find(ctx, id) >= 0;
+}
+
+/* Seed from what a predecessor over the same pinned counters stored; gone cgroups' dropped. */
+static int generation__seed_pinned(struct collector *c, struct generation *g)
+{
+	int err = cpu__seed_prune(c->cpu, tree__has, &g->tree);
+
+	for (size_t i = 0; !err && i < g->tree.n; i++) {
+		err = cpu__seed_get(c->cpu, g->tree.nodes[i].id, &g->offset_ns[i]);
+		/* None: born after the counters, which saw all of its time. */
+		if (err == -ENOENT) {
+			g->offset_ns[i] = 0;
+			err = 0;
+		}
+	}
+	return err;
+}
+
+/* Keep the seeds with the pinned counters; a cgroup gone since prev takes its own along. */
+static int generation__store_seeds(struct collector *c, const struct generation *prev,
+				   const struct generation *g)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && !prev->valid && i < g->tree.n; i++)
+		if (g->offset_ns[i])
+			err = cpu__seed_put(c->cpu, g->tree.nodes[i].id, g->offset_ns[i]);
+	for (size_t i = 0; !err && prev->valid && i < prev->tree.n; i++)
+		if (prev->offset_ns[i] && cg_tree__find(&g->tree, prev->tree.nodes[i].id) < 0)
+			err = cpu__seed_del(c->cpu, prev->tree.nodes[i].id);
+	return err;
 }
 
 static int cmp_wl(const void *a, const void *b)
@@ -351,7 +386,11 @@ int collector__collect(struct collector *c)
 	err = cpu__prune(c->cpu, tree__has, &g->tree);
 	if (err < 0)
 		return err;
-	if (!prev->valid) {
+	if (!prev->valid && cpu__resumed(c->cpu)) {
+		err = generation__seed_pinned(c, g);
+		if (err)
+			return err;
+	} else if (!prev->valid) {
 		/*
 		 * First generation: read cpu.stat before the BPF counters, so the seed misses a
 		 * little time rather than counting any twice.
@@ -361,7 +400,9 @@ int collector__collect(struct collector *c)
 	err = cpu__read(c->cpu, &g->cpu);
 	if (err)
 		return err;
-	if (!prev->valid) {
+	if (!prev->valid && cpu__resumed(c->cpu)) {
+		model__rollup_cpu(&g->tree, &g->cpu, g->totals);
+	} else if (!prev->valid) {
 		/* BPF time counted during the seed reads belongs to the offset. */
 		struct cpu_totals *t = g->totals;
 
@@ -377,6 +418,11 @@ int collector__collect(struct collector *c)
 			/* A cgroup born since the last generation was counted by BPF from birth. */
 			g->offset_ns[i] = p >= 0 ? prev->offset_ns[p] : 0;
 		}
+	}
+	if (c->pinned && !(!prev->valid && cpu__resumed(c->cpu))) {
+		err = generation__store_seeds(c, prev, g);
+		if (err)
+			return err;
 	}
 	if (c->net) {
 		err = net__read_cgroups(c->net, &g->net);

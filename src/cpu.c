@@ -15,6 +15,7 @@
 #include "bpfmap.h"
 #include "cpu.h"
 #include "cpu.skel.h"
+#include "pin.h"
 #include "util.h"
 
 struct tally_cpu {
@@ -23,6 +24,9 @@ struct tally_cpu {
 	uint32_t max_cgroups;
 	bool raw_tp;
 	bool removal;
+	bool pinned;
+	struct pin pin;
+	char replaced[PATH_MAX]; /* a stale layout's directory, removed after attach */
 	struct bpfmap_reader counters; /* of cg_cpu */
 	/* read buffers, reused */
 	struct cpu_running *running, *running_before;
@@ -42,6 +46,8 @@ static int cpu__load(struct tally_cpu *c, const struct cpu_opts *opts, bool raw_
 	skel->rodata->nr_cpus = c->nr_cpus;
 	skel->rodata->rollup_levels = opts->rollup_levels;
 	err = bpf_map__set_max_entries(skel->maps.cg_cpu, c->max_cgroups);
+	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.cg_seed, c->max_cgroups);
 	if (err)
 		goto fail;
 	bpf_program__set_autoload(skel->progs.handle_sched_switch, !raw_tp);
@@ -50,17 +56,41 @@ static int cpu__load(struct tally_cpu *c, const struct cpu_opts *opts, bool raw_
 	/* Same helper (bpf_map_lookup_percpu_elem) as the removal handler. */
 	bpf_program__set_autoload(skel->progs.read_clocks, c->removal);
 	bpf_program__set_autoattach(skel->progs.read_clocks, false);
+	if (opts->pin_root) {
+		uint64_t settings[] = {c->nr_cpus, opts->rollup_levels, c->max_cgroups, raw_tp,
+				       c->removal};
+		size_t len;
+		const void *elf = cpu_bpf__elf_bytes(&len);
+
+		err = pin__open(&c->pin, opts->pin_root, "cpu",
+				pin__layout(elf, len, settings, ARRAY_SIZE(settings)));
+		if (!err)
+			err = pin__maps(&c->pin, skel->obj);
+		if (err)
+			goto fail;
+	}
 	err = cpu_bpf__load(skel);
 	if (err)
 		goto fail;
-	err = cpu_bpf__attach(skel);
+	err = opts->pin_root ? pin__attach_skeleton(&c->pin, skel->skeleton)
+			     : cpu_bpf__attach(skel);
 	if (err)
 		goto fail;
+	/* The new programs count now: a previous layout's can go, with its counters. */
+	while (opts->pin_root && pin__next_stale(&c->pin, c->replaced, sizeof(c->replaced))) {
+		err = pin__remove_dir(c->replaced);
+		if (err)
+			goto fail;
+	}
+	c->pinned = opts->pin_root != NULL;
 	c->skel = skel;
 	c->raw_tp = raw_tp;
 	return 0;
 fail:
 	cpu_bpf__destroy(skel);
+	/* A directory this load created holds nothing a later load could use. */
+	if (opts->pin_root && !c->pin.reused && c->pin.dir[0])
+		pin__remove_dir(c->pin.dir);
 	return err < 0 ? err : -EINVAL;
 }
 
@@ -123,6 +153,55 @@ void cpu__free(struct tally_cpu *c)
 	free(c->running_before);
 	free(c->absent);
 	free(c);
+}
+
+bool cpu__resumed(const struct tally_cpu *c)
+{
+	return c->pinned && c->pin.reused;
+}
+
+const char *cpu__replaced(const struct tally_cpu *c)
+{
+	return c->replaced;
+}
+
+int cpu__seed_get(struct tally_cpu *c, uint64_t cgid, uint64_t *ns)
+{
+	return bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.cg_seed), &cgid, ns) ? -errno : 0;
+}
+
+int cpu__seed_put(struct tally_cpu *c, uint64_t cgid, uint64_t ns)
+{
+	return bpf_map_update_elem(bpf_map__fd(c->skel->maps.cg_seed), &cgid, &ns, BPF_ANY)
+		   ? -errno
+		   : 0;
+}
+
+int cpu__seed_del(struct tally_cpu *c, uint64_t cgid)
+{
+	if (!bpf_map_delete_elem(bpf_map__fd(c->skel->maps.cg_seed), &cgid) || errno == ENOENT)
+		return 0;
+	return -errno;
+}
+
+int cpu__seed_prune(struct tally_cpu *c, bool (*present)(uint64_t id, void *ctx), void *ctx)
+{
+	int fd = bpf_map__fd(c->skel->maps.cg_seed), err;
+	uint64_t key, next;
+	void *prev = NULL;
+
+	/* Once at start-up, for the cgroups that went while no agent ran: few deletions. */
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (present(key, ctx))
+			continue;
+		err = cpu__seed_del(c, key);
+		if (err)
+			return err;
+		prev = NULL; /* start over: the deleted key is no position to continue from */
+	}
+	return errno == ENOENT ? 0 : -errno;
 }
 
 static int sample__reserve(struct cpu_sample *s, size_t n)

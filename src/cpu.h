@@ -15,6 +15,12 @@ struct cpu_opts {
 	uint32_t rollup_levels; /* 0 (shipped): own cgroup only; >0: also ancestors, in BPF */
 	bool force_raw_tp;	/* skip tp_btf, as on a kernel without it (tests the fallback) */
 	bool force_no_batch;	/* skip batch lookups (tests the fallback) */
+	/*
+	 * The agent's bpffs directory (see pin.h): maps and links pinned there, reused by the
+	 * next agent, left attached on cpu__free. NULL: nothing pinned, all detached on free.
+	 * The collector hands it to the network path too.
+	 */
+	const char *pin_root;
 };
 
 /* Own (not hierarchical) counters of one cgroup, in-flight time included. */
@@ -50,6 +56,22 @@ void cpu__free(struct tally_cpu *c); /* detaches everything; accepts NULL */
 int cpu__read(struct tally_cpu *c, struct cpu_sample *s);
 void cpu_sample__free(struct cpu_sample *s);
 const struct cpu_entry *cpu_sample__find(const struct cpu_sample *s, uint64_t cgid);
+
+/*
+ * Pinned mode: whether the counters are a predecessor's (the agent was restarted), and the
+ * directory of another layout that was replaced ("" if none), for the agent's log.
+ */
+bool cpu__resumed(const struct tally_cpu *c);
+const char *cpu__replaced(const struct tally_cpu *c);
+/*
+ * CPU time of a cgroup from before the counters (see cg_seed in bpf/cpu.bpf.c), kept with
+ * pinned counters. get: 0, -ENOENT or -errno; put and del (fine when absent): 0 or -errno.
+ */
+int cpu__seed_get(struct tally_cpu *c, uint64_t cgid, uint64_t *ns);
+int cpu__seed_put(struct tally_cpu *c, uint64_t cgid, uint64_t ns);
+int cpu__seed_del(struct tally_cpu *c, uint64_t cgid);
+/* Drop the seeds of cgroups that present(id) says are gone. 0 or -errno. */
+int cpu__seed_prune(struct tally_cpu *c, bool (*present)(uint64_t id, void *ctx), void *ctx);
 
 /* What the probes chose, for logs and --verbose. */
 const char *cpu__switch_hook(const struct tally_cpu *c); /* "tp_btf" or "raw_tp" */

@@ -2,8 +2,12 @@
 /*
  * The network path, userspace side. See bpf/net.bpf.c for what the kernel side counts.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,6 +22,7 @@
 #include "bpfmap.h"
 #include "net.h"
 #include "net.skel.h"
+#include "pin.h"
 #include "util.h"
 
 /*
@@ -59,7 +64,18 @@ struct tally_net {
 	uint64_t *if_vals;	       /* one if_net value: nr_cpus * NET_IF_COUNTERS */
 	struct net_if_link *ifs;       /* max_ifaces: as many as if_net holds */
 	size_t n_ifs, max_ifs;
+	bool pinned; /* see net_opts.pin_root */
+	struct pin pin;
+	char replaced[PATH_MAX]; /* a stale layout's directory, removed after attach */
 };
+
+static const char *const dir_names[NET_IF_DIRS] = {"in", "eg"};
+
+/* The pin of a device's tcx link on one direction: tcx-<ifindex>-<in|eg>. */
+static void tcx_pin_name(char *buf, size_t len, int ifindex, int dir)
+{
+	snprintf(buf, len, "tcx-%d-%s", ifindex, dir_names[dir]);
+}
 
 static int net__load(struct tally_net *n, const char *cgroot, const struct net_opts *o)
 {
@@ -80,11 +96,23 @@ static int net__load(struct tally_net *n, const char *cgroot, const struct net_o
 	if (err)
 		goto out;
 	bpf_program__set_autoload(skel->progs.handle_cgroup_rmdir, n->removal);
+	if (o->pin_root) {
+		uint64_t settings[] = {n->nr_cpus, max_cgroups, max_ifaces, n->removal};
+		size_t len;
+		const void *elf = net_bpf__elf_bytes(&len);
+
+		err = pin__open(&n->pin, o->pin_root, "net",
+				pin__layout(elf, len, settings, ARRAY_SIZE(settings)));
+		if (!err)
+			err = pin__maps(&n->pin, skel->obj);
+		if (err)
+			goto out;
+	}
 	err = net_bpf__load(skel);
 	if (err)
 		goto out;
 	/* The removal handler; tc programs attach per device, cgroup_skb ones below. */
-	err = net_bpf__attach(skel);
+	err = o->pin_root ? pin__attach_skeleton(&n->pin, skel->skeleton) : net_bpf__attach(skel);
 	if (err)
 		goto out;
 	cgfd = open(cgroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -92,18 +120,29 @@ static int net__load(struct tally_net *n, const char *cgroot, const struct net_o
 		err = -errno;
 		goto out;
 	}
-	/* Links: multi-attach at the root, detached when tally exits whatever the reason. */
+	/*
+	 * Links: multi-attach at the root, detached when tally exits whatever the reason; or
+	 * pinned, and then the predecessor's are taken over.
+	 */
 	for (int dir = 0; dir < NET_IF_DIRS; dir++) {
 		struct bpf_program *prog =
 		    dir ? skel->progs.handle_cgroup_egress : skel->progs.handle_cgroup_ingress;
 		struct bpf_link **link =
 		    dir ? &skel->links.handle_cgroup_egress : &skel->links.handle_cgroup_ingress;
+		char name[64];
 
+		snprintf(name, sizeof(name), "link-%s", bpf_program__name(prog));
+		*link = o->pin_root ? pin__link_get(&n->pin, name) : NULL;
+		if (*link)
+			continue;
 		*link = bpf_program__attach_cgroup(prog, cgfd);
 		if (!*link) {
 			err = -errno;
 			goto out;
 		}
+		err = o->pin_root ? pin__link_put(&n->pin, name, *link) : 0;
+		if (err)
+			goto out;
 	}
 	err = bpfmap_reader__init(&n->counters, bpf_map__fd(skel->maps.cg_net), n->nr_cpus,
 				  sizeof(struct net_counter) / sizeof(uint64_t), max_cgroups, true);
@@ -118,10 +157,110 @@ out:
 		close(cgfd);
 	if (err) {
 		net_bpf__destroy(skel);
+		/* A directory this load created holds nothing a later load could use. */
+		if (o->pin_root && !n->pin.reused && n->pin.dir[0])
+			pin__remove_dir(n->pin.dir);
 		return err < 0 ? err : -EINVAL;
 	}
 	n->skel = skel;
+	n->pinned = o->pin_root != NULL;
 	return 0;
+}
+
+static int prog_fd(struct tally_net *n, enum net_if_dir dir);
+
+/*
+ * A previous layout's tcx links move to the new programs in place (BPF_LINK_UPDATE swaps a
+ * link's program atomically: no packet goes uncounted) and are pinned here; net__attach_if
+ * takes them over. Then the old directory, its maps and its other links go.
+ */
+static int net__replace_stale(struct tally_net *n)
+{
+	char path[PATH_MAX + 300];
+	struct dirent *de;
+	int err;
+
+	while (pin__next_stale(&n->pin, n->replaced, sizeof(n->replaced))) {
+		DIR *d = opendir(n->replaced);
+
+		while (d && (de = readdir(d))) {
+			int ifindex, dir, fd, end = 0;
+			char tail[3];
+
+			if (sscanf(de->d_name, "tcx-%d-%2[a-z]%n", &ifindex, tail, &end) != 2 ||
+			    de->d_name[end])
+				continue;
+			dir = !strcmp(tail, dir_names[NET_IF_EGRESS]) ? NET_IF_EGRESS : NET_IF_INGRESS;
+			snprintf(path, sizeof(path), "%s/%s", n->replaced, de->d_name);
+			fd = bpf_obj_get(path);
+			if (fd < 0)
+				continue;
+			if (pin__link_alive(fd) && !bpf_link_update(fd, prog_fd(n, dir), NULL))
+				pin__fd_put(&n->pin, de->d_name, fd);
+			close(fd);
+		}
+		if (d)
+			closedir(d);
+		err = pin__remove_dir(n->replaced);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static bool tc_ours_on(struct tally_net *n, int ifindex, enum net_if_dir dir);
+
+/*
+ * A device's tc programs are still tally's, as a predecessor left them: both tcx links pinned
+ * and attached, or (classic tc) both filters in place. Its if_net entry continues then.
+ */
+static bool net__still_attached(struct tally_net *n, int ifindex)
+{
+	char name[64], path[PATH_MAX + 64];
+	bool alive = true;
+
+	for (int dir = 0; dir < NET_IF_DIRS; dir++) {
+		int fd;
+
+		if (!n->tcx) {
+			alive = alive && tc_ours_on(n, ifindex, dir);
+			continue;
+		}
+		tcx_pin_name(name, sizeof(name), ifindex, dir);
+		snprintf(path, sizeof(path), "%s/%s", n->pin.dir, name);
+		fd = bpf_obj_get(path);
+		alive = alive && fd >= 0 && pin__link_alive(fd);
+		if (fd >= 0)
+			close(fd);
+	}
+	return alive;
+}
+
+/*
+ * Start-up over a predecessor's maps: the entries (and pins) of devices that went while no
+ * agent ran are dropped; the others wait for net__attach_if to take them over.
+ */
+static int net__prune_ifs(struct tally_net *n)
+{
+	int fd = bpf_map__fd(n->skel->maps.if_net);
+	uint32_t key, next;
+	void *prev = NULL;
+	char name[64];
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (net__still_attached(n, (int)key))
+			continue;
+		for (int dir = 0; dir < NET_IF_DIRS; dir++) {
+			tcx_pin_name(name, sizeof(name), (int)key, dir);
+			pin__unlink(&n->pin, name);
+		}
+		if (bpf_map_delete_elem(fd, &key) && errno != ENOENT)
+			return -errno;
+		prev = NULL; /* the deleted key is no position to continue from */
+	}
+	return errno == ENOENT ? 0 : -errno;
 }
 
 struct tally_net *net__open(const char *cgroot, const struct net_opts *o)
@@ -148,6 +287,10 @@ struct tally_net *net__open(const char *cgroot, const struct net_opts *o)
 	/* Without it, a removed cgroup keeps its entry (the CPU path prunes by walks). */
 	n->removal = bpfmap__has_percpu_lookup();
 	err = net__load(n, cgroot, o);
+	if (!err && n->pinned)
+		err = net__replace_stale(n);
+	if (!err && n->pinned && n->pin.reused)
+		err = net__prune_ifs(n);
 	if (err)
 		goto fail;
 	n->if_vals = calloc((size_t)n->nr_cpus * NET_IF_COUNTERS, sizeof(*n->if_vals));
@@ -186,18 +329,45 @@ static void detach_tcx(struct net_if_link *l)
 	}
 }
 
-static int attach_tcx(struct tally_net *n, struct net_if_link *l)
+static void unpin_tcx(struct tally_net *n, int ifindex)
+{
+	char name[64];
+
+	for (int dir = 0; n->pinned && dir < NET_IF_DIRS; dir++) {
+		tcx_pin_name(name, sizeof(name), ifindex, dir);
+		pin__unlink(&n->pin, name);
+	}
+}
+
+/* keep: take over the predecessor's pinned links (net__still_attached said they are there). */
+static int attach_tcx(struct tally_net *n, struct net_if_link *l, bool keep)
 {
 	static const int types[NET_IF_DIRS] = {TALLY_BPF_TCX_INGRESS, TALLY_BPF_TCX_EGRESS};
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = TALLY_BPF_F_BEFORE);
+	char name[64], path[PATH_MAX + 64];
 
 	for (int dir = 0; dir < NET_IF_DIRS; dir++) {
-		int fd = bpf_link_create(prog_fd(n, dir), l->ifindex,
-					 (enum bpf_attach_type)types[dir], &opts);
+		int fd = -1, err;
 
-		if (fd < 0) {
+		tcx_pin_name(name, sizeof(name), l->ifindex, dir);
+		if (keep) {
+			snprintf(path, sizeof(path), "%s/%s", n->pin.dir, name);
+			fd = bpf_obj_get(path);
+		}
+		if (fd < 0)
+			fd = bpf_link_create(prog_fd(n, dir), l->ifindex,
+					     (enum bpf_attach_type)types[dir], &opts);
+		else
+			keep = true;
+		err = fd < 0 ? fd : 0;
+		if (!err && n->pinned && !keep)
+			err = pin__fd_put(&n->pin, name, fd);
+		if (err) {
+			if (fd >= 0)
+				close(fd);
 			detach_tcx(l);
-			return fd;
+			unpin_tcx(n, l->ifindex);
+			return err;
 		}
 		l->link_fd[dir] = fd;
 	}
@@ -212,25 +382,44 @@ static void tc_hook__init(struct bpf_tc_hook *hook, int ifindex, enum net_if_dir
 	hook->attach_point = dir == NET_IF_INGRESS ? BPF_TC_INGRESS : BPF_TC_EGRESS;
 }
 
+/* The name of the program the filter at tally's priority and handle runs. 0 or -errno. */
+static int tc_filter_prog_name(const struct bpf_tc_hook *hook, char name[BPF_OBJ_NAME_LEN])
+{
+	LIBBPF_OPTS(bpf_tc_opts, q, .handle = TALLY_TC_HANDLE, .priority = TALLY_TC_PRIORITY);
+	struct bpf_prog_info info = {};
+	uint32_t len = sizeof(info);
+	int fd, err;
+
+	err = bpf_tc_query(hook, &q);
+	if (err)
+		return err;
+	fd = bpf_prog_get_fd_by_id(q.prog_id);
+	if (fd < 0)
+		return -errno;
+	err = bpf_obj_get_info_by_fd(fd, &info, &len) ? -errno : 0;
+	close(fd);
+	memcpy(name, info.name, BPF_OBJ_NAME_LEN);
+	return err;
+}
+
 /* Whether the filter at tally's priority and handle runs a program named like prog. */
 static bool tc_filter_is_ours(const struct bpf_tc_hook *hook, int prog_fd)
 {
-	LIBBPF_OPTS(bpf_tc_opts, q, .handle = TALLY_TC_HANDLE, .priority = TALLY_TC_PRIORITY);
-	struct bpf_prog_info theirs = {}, ours = {};
-	uint32_t len = sizeof(theirs);
-	int fd;
-	bool same;
+	struct bpf_prog_info ours = {};
+	uint32_t len = sizeof(ours);
+	char theirs[BPF_OBJ_NAME_LEN];
 
-	if (bpf_tc_query(hook, &q))
-		return false;
-	fd = bpf_prog_get_fd_by_id(q.prog_id);
-	if (fd < 0)
-		return false;
-	same = !bpf_obj_get_info_by_fd(fd, &theirs, &len);
-	close(fd);
-	len = sizeof(ours);
-	same = same && !bpf_obj_get_info_by_fd(prog_fd, &ours, &len);
-	return same && !strncmp(theirs.name, ours.name, sizeof(ours.name));
+	return !tc_filter_prog_name(hook, theirs) &&
+	       !bpf_obj_get_info_by_fd(prog_fd, &ours, &len) &&
+	       !strncmp(theirs, ours.name, sizeof(ours.name));
+}
+
+static bool tc_ours_on(struct tally_net *n, int ifindex, enum net_if_dir dir)
+{
+	struct bpf_tc_hook hook;
+
+	tc_hook__init(&hook, ifindex, dir);
+	return tc_filter_is_ours(&hook, prog_fd(n, dir));
 }
 
 static int attach_tc_filter(struct tally_net *n, int ifindex, enum net_if_dir dir)
@@ -347,6 +536,7 @@ int net__attach_if(struct tally_net *n, int ifindex)
 {
 	uint32_t key = ifindex;
 	struct net_if_link *l;
+	bool keep;
 	int err;
 
 	if (ifindex <= 0)
@@ -357,14 +547,21 @@ int net__attach_if(struct tally_net *n, int ifindex)
 		return -E2BIG;
 	l = &n->ifs[n->n_ifs];
 	*l = (struct net_if_link){.ifindex = ifindex, .link_fd = {-1, -1}};
-	/* The programs only find entries, so a packet racing a detach never re-creates one. */
+	/*
+	 * The programs only find entries, so a packet racing a detach never re-creates one. A
+	 * predecessor's entry continues when its programs are still on the device.
+	 */
+	keep = n->pinned && net__still_attached(n, ifindex);
 	memset(n->if_vals, 0, (size_t)n->nr_cpus * sizeof(struct net_if_counter));
-	err = bpf_map_update_elem(bpf_map__fd(n->skel->maps.if_net), &key, n->if_vals, BPF_ANY);
+	err = bpf_map_update_elem(bpf_map__fd(n->skel->maps.if_net), &key, n->if_vals,
+				  keep ? BPF_NOEXIST : BPF_ANY);
+	if (err == -EEXIST && keep)
+		err = 0;
 	if (err)
 		return err;
 	err = -EINVAL;
 	if (n->tcx) {
-		err = attach_tcx(n, l);
+		err = attach_tcx(n, l, keep);
 		/* No tcx (6.6, or no CONFIG_NET_XGRESS): classic tc from now on. */
 		if (err == -EINVAL || err == -EOPNOTSUPP)
 			n->tcx = false;
@@ -388,6 +585,7 @@ static int net_if_link__detach(struct tally_net *n, struct net_if_link *l)
 		err = detach_classic(l);
 	else
 		detach_tcx(l);
+	unpin_tcx(n, l->ifindex);
 	bpf_map_delete_elem(bpf_map__fd(n->skel->maps.if_net), &key);
 	return err;
 }
@@ -423,6 +621,9 @@ void net__free(struct tally_net *n)
 {
 	if (!n)
 		return;
+	/* Pinned: the devices stay counted for the next agent; only the fds go. */
+	while (n->n_ifs && n->pinned)
+		detach_tcx(&n->ifs[--n->n_ifs]);
 	while (n->n_ifs)
 		net_if_link__detach(n, &n->ifs[--n->n_ifs]);
 	net_bpf__destroy(n->skel);
@@ -503,6 +704,42 @@ int net__read_if(struct tally_net *n, int ifindex, struct net_if_counter *out)
 	bpfmap__sum_percpu(n->if_vals, n->nr_cpus, NET_IF_COUNTERS, sum);
 	memcpy(out, sum, sizeof(*out));
 	return 0;
+}
+
+const char *net__replaced(const struct tally_net *n)
+{
+	return n->replaced;
+}
+
+/* Whether the filter at tally's priority and handle runs one of tally's tc programs. */
+static bool tc_filter_is_tallys(const struct bpf_tc_hook *hook)
+{
+	char name[BPF_OBJ_NAME_LEN];
+
+	/* Any tally build's, by name (cut to 15 bytes): "handle_tc_ingre", "handle_tc_egres". */
+	return !tc_filter_prog_name(hook, name) && !strncmp(name, "handle_tc_", 10);
+}
+
+int net__remove_classic_filters(void)
+{
+	struct if_nameindex *ifs = if_nameindex();
+	int removed = 0;
+
+	if (!ifs)
+		return -errno;
+	for (struct if_nameindex *i = ifs; i->if_index; i++) {
+		for (int dir = 0; dir < NET_IF_DIRS; dir++) {
+			LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TALLY_TC_HANDLE,
+				    .priority = TALLY_TC_PRIORITY);
+			struct bpf_tc_hook hook;
+
+			tc_hook__init(&hook, (int)i->if_index, dir);
+			if (tc_filter_is_tallys(&hook) && !bpf_tc_detach(&hook, &opts))
+				removed++;
+		}
+	}
+	if_freenameindex(ifs);
+	return removed;
 }
 
 struct net_bpf *net__skel(struct tally_net *n)

@@ -17,6 +17,12 @@ struct net_opts {
 	uint32_t max_cgroups;  /* entries of the cgroup map; 0: TALLY_NET_DEFAULT_MAX_CGROUPS */
 	uint32_t max_ifaces;   /* entries of the device map; 0: TALLY_NET_DEFAULT_MAX_IFACES */
 	bool force_tc_classic; /* skip tcx, as on a kernel without it (tests the fallback) */
+	/*
+	 * The agent's bpffs directory (see pin.h): maps, the socket counters' links and each
+	 * device's tcx links pinned there and reused by the next agent; nothing is detached on
+	 * net__free. NULL: nothing pinned, everything detached on free.
+	 */
+	const char *pin_root;
 };
 
 /* Own (not hierarchical) counters of one cgroup's sockets; see include/tally/net.h. */
@@ -74,5 +80,13 @@ const struct net_cg_entry *net_sample__find(const struct net_sample *s, uint64_t
 int net__read_if(struct tally_net *n, int ifindex, struct net_if_counter *out);
 
 struct net_bpf *net__skel(struct tally_net *n); /* for the benchmark's bpf_stats */
+
+/* Pinned mode: a previous layout's directory replaced at open ("" if none), for the log. */
+const char *net__replaced(const struct tally_net *n);
+/*
+ * `tally agent --cleanup`: delete tally's classic tc filters (its priority and handle, running
+ * its programs) from every device of this namespace. The number deleted, or -errno.
+ */
+int net__remove_classic_filters(void);
 
 #endif /* __TALLY_NET_USER_H */

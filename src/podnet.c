@@ -87,8 +87,7 @@ void podnet__free(struct podnet *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; p->net && i < p->nattached; i++)
-		net__detach_if(p->net, p->attached[i]);
+	/* net__free detaches the devices' programs, or leaves them pinned for the next agent. */
 	free(p->attached);
 	for (size_t i = 0; i < p->nns; i++)
 		ns__clear(&p->ns[i]);

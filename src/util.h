@@ -9,6 +9,8 @@
 
 #define NSEC_PER_SEC 1000000000ull
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 /*
  * Parse a duration: a number with an optional unit, ns, us, ms, s (default), m or h
  * ("1s", "500ms", "0.25", "2m"). Returns 0, or -EINVAL for anything else (negative,
