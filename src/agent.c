@@ -28,6 +28,7 @@
 #include "json.h"
 #include "log.h"
 #include "net.h"
+#include "pin.h"
 #include "prom.h"
 #include "report.h"
 #include "util.h"
@@ -59,6 +60,8 @@ struct agent_opts {
 	bool level_set;
 	bool verbose; /* 'tally -v agent': libbpf's load log too */
 	struct cpu_opts cpu;
+	char bpffs[PATH_MAX]; /* pins (cpu.pin_root), "" with --bpffs none */
+	bool cleanup;
 };
 
 /* What the epoll event's data says. */
@@ -108,17 +111,28 @@ static void agent__usage(FILE *f)
 	    "                           requests within that window share it\n"
 	    "      --log-level LEVEL    error, warn, info (default) or debug (one line per\n"
 	    "                           collection); logs go to stderr, one line per event\n"
-	    "      --max-cgroups N      cgroups the BPF counter map holds (default %u)\n"
+	    "      --max-cgroups N      cgroups the CPU and network counter maps hold\n"
+	    "                           (default %u)\n"
+	    "      --bpffs DIR          pin the BPF maps and links under DIR, a bpffs directory\n"
+	    "                           (default %s; bpffs is mounted at /sys/fs/bpf if\n"
+	    "                           missing): a restarted agent, even after kill -9, takes\n"
+	    "                           them over and loses no count; 'none': nothing pinned,\n"
+	    "                           everything detached at exit\n"
+	    "      --cleanup            detach and unpin everything an agent pinned under\n"
+	    "                           --bpffs, then exit (to uninstall)\n"
 	    "  -h, --help               print this help\n\n"
 	    "Only GET and HEAD are served (others: 405), with no request body (413), URLs of up\n"
 	    "to %u bytes (414), at most %u connections at once, each dropped after %u s of\n"
 	    "silence. Requests that come during a collection wait for it and are served from it.\n"
-	    "SIGTERM or SIGINT stops the agent (exit 0) and detaches every BPF program; SIGHUP\n"
+	    "SIGTERM or SIGINT stops the agent (exit 0); its programs stay pinned and keep\n"
+	    "counting for the next agent (with --bpffs none, everything is detached). A new\n"
+	    "build or other --max-cgroups replaces the pinned programs, with no gap, and says\n"
+	    "so; CPU totals continue from cpu.stat then, network counters start over. SIGHUP\n"
 	    "reopens the logs (stderr: nothing to reopen).\n\n"
 	    "Needs root (CAP_BPF, CAP_PERFMON; CAP_NET_ADMIN and CAP_SYS_ADMIN for tc and for\n"
 	    "looking into pod network namespaces), a kernel with BTF, and a cgroup v2 mount.\n",
 	    AGENT_DEFAULT_ADDR, AGENT_DEFAULT_PORT, AGENT_CACHE_NS / 1000000,
-	    TALLY_CPU_DEFAULT_MAX_CGROUPS, AGENT_MAX_URL, AGENT_MAX_CONNECTIONS,
+	    TALLY_CPU_DEFAULT_MAX_CGROUPS, PIN_DEFAULT_ROOT, AGENT_MAX_URL, AGENT_MAX_CONNECTIONS,
 	    AGENT_CONN_TIMEOUT_S);
 }
 
@@ -181,6 +195,8 @@ static int agent__parse(int argc, char **argv, struct agent_opts *o)
 	    {"period", required_argument, NULL, 'p'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"max-cgroups", required_argument, NULL, 'M'},
+	    {"bpffs", required_argument, NULL, 'B'},
+	    {"cleanup", no_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
@@ -188,6 +204,7 @@ static int agent__parse(int argc, char **argv, struct agent_opts *o)
 	int opt;
 
 	o->period_ns = NSEC_PER_SEC;
+	snprintf(o->bpffs, sizeof(o->bpffs), "%s", PIN_DEFAULT_ROOT);
 	{
 		struct sockaddr_in *sin = (struct sockaddr_in *)&o->addr;
 
@@ -235,6 +252,21 @@ static int agent__parse(int argc, char **argv, struct agent_opts *o)
 			if (cmd__parse_max_cgroups(optarg, &o->cpu))
 				return -EINVAL;
 			break;
+		case 'B':
+			if (optarg[0] != '/' && strcmp(optarg, "none")) {
+				log_err("invalid --bpffs '%s': expected an absolute path or 'none'",
+					optarg);
+				return -EINVAL;
+			}
+			if (snprintf(o->bpffs, sizeof(o->bpffs), "%s",
+				     strcmp(optarg, "none") ? optarg : "") >= (int)sizeof(o->bpffs)) {
+				log_err("invalid --bpffs '%s': %s", optarg, strerror(ENAMETOOLONG));
+				return -EINVAL;
+			}
+			break;
+		case 'C':
+			o->cleanup = true;
+			break;
 		case 'h':
 			agent__usage(stdout);
 			return 1;
@@ -251,6 +283,7 @@ static int agent__parse(int argc, char **argv, struct agent_opts *o)
 		log_err("unexpected argument '%s' (see tally agent --help)", argv[optind]);
 		return -EINVAL;
 	}
+	o->cpu.pin_root = o->bpffs[0] ? o->bpffs : NULL;
 	return 0;
 }
 
@@ -654,6 +687,27 @@ static void agent__free(struct agent *a)
  * Listen, load the BPF programs, take the first collection, and set up the loop. The signals
  * are already blocked (a SIGTERM during start-up waits for the loop). NULL on failure, logged.
  */
+/* What a restart found under --bpffs: counters taken over, or another layout replaced. */
+static void agent__log_pins(struct agent *a)
+{
+	struct tally_cpu *cpu = collector__cpu(a->c);
+	struct tally_net *net = collector__net(a->c);
+
+	if (!a->o->cpu.pin_root)
+		return;
+	if (cpu__replaced(cpu)[0])
+		log_warn("replaced the CPU programs pinned in '%s' (another tally build or other "
+			 "options): CPU totals continue from cpu.stat",
+			 cpu__replaced(cpu));
+	if (net && net__replaced(net)[0])
+		log_warn("replaced the network programs pinned in '%s' (another tally build or "
+			 "other options): socket counters start over, devices' tc links moved "
+			 "to the new programs with no gap",
+			 net__replaced(net));
+	log_info("%s BPF counters pinned under '%s'",
+		 cpu__resumed(cpu) ? "continuing the" : "counting with new", a->o->cpu.pin_root);
+}
+
 static struct agent *agent__new(const struct agent_opts *o, const char *root, const sigset_t *sigs)
 {
 	struct itimerspec its = {};
@@ -695,6 +749,7 @@ static struct agent *agent__new(const struct agent_opts *o, const char *root, co
 	log__set_level(o->level);
 	if (!a->c)
 		goto fail;
+	agent__log_pins(a);
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
 	a->sigfd = signalfd(-1, sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (a->epfd < 0 || a->sigfd < 0) {
@@ -806,6 +861,32 @@ static const char *agent__hooks(struct agent *a, char *buf, size_t len)
 	return buf;
 }
 
+/* --cleanup: what agents pinned goes (links detach), and tally's classic tc filters. */
+static int agent__cleanup(const struct agent_opts *o)
+{
+	int removed, err;
+
+	if (geteuid()) {
+		log_err("failed to clean up: tally agent --cleanup needs root");
+		return 1;
+	}
+	if (!o->bpffs[0]) {
+		log_err("failed to clean up: --cleanup needs a --bpffs directory, not 'none'");
+		return 2;
+	}
+	err = pin__remove_all(o->bpffs);
+	if (err && err != -ENOENT) {
+		log_err("failed to remove the pins under '%s': %s", o->bpffs, strerror(-err));
+		return 1;
+	}
+	removed = net__remove_classic_filters();
+	if (removed < 0)
+		log_warn("failed to list tc filters: %s, ignoring", strerror(-removed));
+	log_info("%s '%s'%s", err == -ENOENT ? "nothing pinned under" : "removed",
+		 o->bpffs, removed > 0 ? " and tally's classic tc filters" : "");
+	return 0;
+}
+
 int cmd_agent(int argc, char **argv)
 {
 	struct agent_opts o = {.level = LOG_INFO};
@@ -824,6 +905,8 @@ int cmd_agent(int argc, char **argv)
 	if (!o.level_set)
 		o.level = o.verbose ? LOG_DEBUG : LOG_INFO;
 	log__set_level(o.level);
+	if (o.cleanup)
+		return agent__cleanup(&o);
 	if (cmd__preflight(root, sizeof(root)))
 		return 1;
 	/* A client that goes away mid-answer, or a closed stderr, is no reason to die. */
