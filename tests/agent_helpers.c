@@ -99,7 +99,9 @@ void agent_start(struct agent *a, const char *args)
 	cr_assert_geq(slot, 0, "too many agents");
 	*a = (struct agent){};
 	snprintf(a->log, sizeof(a->log), "/tmp/tally-test-agent-%d-%d.log", (int)getpid(), seq++);
-	snprintf(cmd, sizeof(cmd), "exec " TALLY " agent --listen 127.0.0.1:0 %s", args);
+	/* Nothing pinned unless the test says where: an agent's pins would outlive the test. */
+	snprintf(cmd, sizeof(cmd), "exec " TALLY " agent --listen 127.0.0.1:0 %s %s",
+		 strstr(args, "--bpffs") ? "" : "--bpffs none", args);
 	a->pid = fork();
 	cr_assert_geq(a->pid, 0, "fork: %s", strerror(errno));
 	if (a->pid == 0) {
