@@ -40,6 +40,15 @@ struct wlayer {
 	char net_why[160];
 };
 
+/*
+ * A container or pod whose cgroup went since the last generation: its last sample, served for
+ * one more generation so that a scrape per period still sees its final numbers.
+ */
+struct departed {
+	struct cg_node node; /* path owned */
+	struct cg_usage u;   /* u.node is &node; u.upperdir owned */
+};
+
 struct collector {
 	char root[PATH_MAX];
 	int rootfd;
@@ -55,6 +64,8 @@ struct collector {
 	struct wlayer *wl; /* sorted by cgid */
 	size_t nwl;
 	struct generation gen[2];
+	struct departed *gone; /* of the latest generation, after its tree's nodes */
+	size_t ngone;
 	int cur;     /* index of the latest generation */
 	bool pinned; /* the counters outlive the collector: so do their seeds (cg_seed) */
 };
@@ -123,10 +134,20 @@ fail:
 	return NULL;
 }
 
+static void departed__free(struct departed *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(d[i].node.path);
+		free((char *)d[i].u.upperdir);
+	}
+	free(d);
+}
+
 void collector__free(struct collector *c)
 {
 	if (!c)
 		return;
+	departed__free(c->gone, c->ngone);
 	for (int i = 0; i < 2; i++) {
 		generation__clear(&c->gen[i]);
 		cpu_sample__free(&c->gen[i].cpu);
@@ -370,6 +391,50 @@ static int wl_update(struct collector *c, const struct cg_tree *tree)
 	return 0;
 }
 
+/* The containers and pods of the latest generation that are not in tree: kept one more. */
+static int departed__update(struct collector *c, const struct cg_tree *tree)
+{
+	const struct generation *prev = &c->gen[c->cur];
+	struct departed *d = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; prev->valid && i < prev->tree.n; i++) {
+		const struct cg_node *x = &prev->tree.nodes[i];
+		struct departed *p, *e;
+		const char *upperdir;
+
+		if (x->ident.kind == CG_OTHER || cg_tree__find(tree, x->id) >= 0)
+			continue;
+		p = realloc(d, (n + 1) * sizeof(*d));
+		if (!p)
+			goto nomem;
+		d = p;
+		e = &d[n];
+		*e = (struct departed){.node = *x};
+		collector__usage(c, i, &e->u);
+		upperdir = e->u.upperdir;
+		e->node.path = strdup(x->path);
+		e->u.upperdir = upperdir ? strdup(upperdir) : NULL;
+		n++;
+		if (!e->node.path || (upperdir && !e->u.upperdir))
+			goto nomem;
+		e->node.parent = -1;
+		e->u.node = &e->node;
+		/* The rest pointed into this generation or the pod's namespace, which go now. */
+		if (!e->u.upperdir && x->ident.kind == CG_CONTAINER)
+			e->u.layer_why = "the container was removed";
+		e->u.netns = NULL;
+		e->u.netns_why = e->u.host_network ? NULL : "the container was removed";
+	}
+	departed__free(c->gone, c->ngone);
+	c->gone = d;
+	c->ngone = n;
+	return 0;
+nomem:
+	departed__free(d, n);
+	return -ENOMEM;
+}
+
 int collector__collect(struct collector *c)
 {
 	struct generation *prev = &c->gen[c->cur], *g = &c->gen[!c->cur];
@@ -377,6 +442,8 @@ int collector__collect(struct collector *c)
 
 	generation__clear(g);
 	err = cg_tree__walk(&g->tree, c->root);
+	if (!err)
+		err = departed__update(c, &g->tree);
 	if (err)
 		return err;
 	g->totals = calloc(g->tree.n ? g->tree.n : 1, sizeof(*g->totals));
@@ -447,12 +514,21 @@ int collector__collect(struct collector *c)
 
 size_t collector__count(const struct collector *c)
 {
-	return c->gen[c->cur].valid ? c->gen[c->cur].tree.n : 0;
+	return c->gen[c->cur].valid ? c->gen[c->cur].tree.n + c->ngone : 0;
 }
 
 int collector__find(const struct collector *c, uint64_t cgid)
 {
-	return c->gen[c->cur].valid ? cg_tree__find(&c->gen[c->cur].tree, cgid) : -1;
+	const struct generation *g = &c->gen[c->cur];
+	int i;
+
+	if (!g->valid)
+		return -1;
+	i = cg_tree__find(&g->tree, cgid);
+	for (size_t k = 0; i < 0 && k < c->ngone; k++)
+		if (c->gone[k].node.id == cgid)
+			i = (int)(g->tree.n + k);
+	return i;
 }
 
 /* The network namespace of a container, or of a pod (that of its first container found). */
@@ -499,6 +575,10 @@ void collector__usage(const struct collector *c, size_t i, struct cg_usage *out)
 	struct counter_sample a = {}, b;
 	int p;
 
+	if (i >= g->tree.n) {
+		*out = c->gone[i - g->tree.n].u;
+		return;
+	}
 	out->node = &g->tree.nodes[i];
 	out->ts_ns = g->cpu.ts_ns;
 	out->cpu_ns = g->offset_ns[i] + g->totals[i].time_ns;
@@ -540,7 +620,9 @@ void collector__usage(const struct collector *c, size_t i, struct cg_usage *out)
 
 const struct cg_node *collector__node(const struct collector *c, size_t i)
 {
-	return &c->gen[c->cur].tree.nodes[i];
+	const struct cg_tree *t = &c->gen[c->cur].tree;
+
+	return i < t->n ? &t->nodes[i] : &c->gone[i - t->n].node;
 }
 
 const struct cpu_sample *collector__cpu_sample(const struct collector *c)

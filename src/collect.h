@@ -61,7 +61,10 @@ void collector__free(struct collector *c); /* accepts NULL */
  */
 int collector__collect(struct collector *c);
 
-/* The latest generation: n cgroups in tree order (parents first). */
+/*
+ * The latest generation: n cgroups in tree order (parents first), then the containers and
+ * pods removed since the generation before, with their last sample (kept one generation).
+ */
 size_t collector__count(const struct collector *c);
 void collector__usage(const struct collector *c, size_t i, struct cg_usage *out);
 const struct cg_node *collector__node(const struct collector *c, size_t i);
