@@ -239,6 +239,55 @@ Test(cpu, removed_cgroup_folds_into_parent)
 	collector__free(c);
 }
 
+/*
+ * A removed container stays one more generation with its last sample (so a scrape per period
+ * sees its final numbers), then goes; its parent keeps the time.
+ */
+Test(cpu, removed_container_kept_one_generation)
+{
+	struct collector *c = collector_start(NULL);
+	const char *top = th_test_cgroup("departed");
+	char rel[PATH_MAX], id[65];
+	struct cg_usage last, u;
+	const char *cg;
+	uint64_t cgid;
+	pid_t pid;
+	int i;
+
+	snprintf(id, sizeof(id), "de9a%08x0ddba11f00dfacade5eedc0de0123456789abcdef0123456789a",
+		 (unsigned)getpid());
+	snprintf(rel, sizeof(rel), "%s/docker-%s.scope", top + strlen(th_cgroot()) + 1, id);
+	cg = th_cgroup_create(rel);
+	cgid = th_cgroup_id(cg);
+	pid = th_burner_start(cg, -1);
+	th_sleep_ms(200);
+	th_child_stop(pid);
+	exit_tail_allowance_ns = KILLED_TAIL_NS;
+	expect_matches_kernel_after_kill(c, cg);
+	i = collector__find(c, cgid);
+	cr_assert_geq(i, 0);
+	collector__usage(c, i, &last);
+	cr_assert_eq(th_cgroup_remove(cg), 0);
+
+	cr_assert_eq(collector__collect(c), 0);
+	i = collector__find(c, cgid);
+	cr_assert_geq(i, 0, "the removed container went at once");
+	cr_expect_eq(collector__node(c, i)->id, cgid);
+	collector__usage(c, i, &u);
+	cr_expect_eq(u.node->ident.kind, CG_CONTAINER);
+	cr_expect_str_eq(u.node->ident.id, id);
+	cr_expect_eq(u.cpu_ns, last.cpu_ns, "last sample %llu, kept %llu",
+		     (unsigned long long)last.cpu_ns, (unsigned long long)u.cpu_ns);
+	cr_expect_eq(u.ts_ns, last.ts_ns);
+	cr_expect_eq(collector__count(c), (size_t)i + 1, "kept after the tree's nodes");
+
+	cr_assert_eq(collector__collect(c), 0);
+	cr_expect_lt(collector__find(c, cgid), 0, "the removed container is still listed");
+	for (size_t k = 0; k < collector__count(c); k++)
+		cr_expect_neq(collector__node(c, k)->id, cgid);
+	collector__free(c);
+}
+
 static void brief_work(void *arg)
 {
 	th_spin_ms(2);
