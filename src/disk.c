@@ -1383,18 +1383,12 @@ int disk__reconcile(struct disk *d, struct disk_tree *t, int64_t *drift_bytes,
 	return err;
 }
 
-#define IOPRIO_CLASS_IDLE  3
-#define IOPRIO_CLASS_SHIFT 13
-#define IOPRIO_WHO_PROCESS 1
-
 static void *reconciler_main(void *arg)
 {
 	struct disk *d = arg;
 	struct timespec next;
 
-	/* Per thread: a walk must not compete with the containers' own I/O and CPU. */
-	syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT);
-	setpriority(PRIO_PROCESS, syscall(SYS_gettid), 19);
+	thread__background();
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	pthread_mutex_lock(&d->mu);
 	while (!d->stopping) {

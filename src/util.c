@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -170,4 +172,15 @@ size_t utf8__sequence(const unsigned char *s, size_t len, bool *ok)
 	}
 	*ok = true;
 	return need + 1;
+}
+
+/* ioprio_set(2): the idle class; glibc has no wrapper. */
+#define IOPRIO_CLASS_IDLE  3
+#define IOPRIO_CLASS_SHIFT 13
+#define IOPRIO_WHO_PROCESS 1
+
+void thread__background(void)
+{
+	syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT);
+	setpriority(PRIO_PROCESS, syscall(SYS_gettid), 19);
 }

@@ -22,6 +22,12 @@ int duration__parse(const char *s, uint64_t *ns);
 int count__parse(const char *s, uint32_t *out);
 
 uint64_t clock__monotonic_ns(void);
+
+/*
+ * The calling thread yields to the node's work: idle I/O class and nice 19 (walks must not
+ * compete with the containers' own I/O and CPU). Failing to lower priority is harmless.
+ */
+void thread__background(void);
 /* CLOCK_REALTIME ns for a CLOCK_MONOTONIC ns reading taken recently. */
 uint64_t clock__to_realtime_ns(uint64_t mono_ns);
 
