@@ -7,10 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "collect.h"
 #include "layer.h"
 #include "model.h"
 #include "rate.h"
+#include "scanq.h"
 #include "util.h"
 
 struct generation {
@@ -30,6 +32,8 @@ struct wlayer {
 	char *upperdir;
 	char why[160];
 	bool settled; /* found, or known not to exist: not looked up again */
+	bool scanning;	/* its first walk is with the worker (scanq); tree is NULL meanwhile */
+	bool from_ckpt; /* while scanning: usage is the checkpoint's, not verified */
 	struct disk_usage usage;
 	struct disk_usage image; /* the read-only layers under it, summed */
 	size_t nimage;
@@ -46,7 +50,7 @@ struct wlayer {
  */
 struct departed {
 	struct cg_node node; /* path owned */
-	struct cg_usage u;   /* u.node is &node; u.upperdir owned */
+	struct cg_usage u;   /* u.node: set by collector__usage; u.upperdir owned */
 };
 
 struct collector {
@@ -65,6 +69,8 @@ struct collector {
 	size_t nwl;
 	struct generation gen[2];
 	struct departed *gone; /* of the latest generation, after its tree's nodes */
+	struct scanq *scans;   /* NULL: first walks inline (collector__background_layers) */
+	struct ckpt ckpt;      /* the checkpoint found at start-up, sorted */
 	size_t ngone;
 	int cur;     /* index of the latest generation */
 	bool pinned; /* the counters outlive the collector: so do their seeds (cg_seed) */
@@ -148,6 +154,8 @@ void collector__free(struct collector *c)
 	if (!c)
 		return;
 	departed__free(c->gone, c->ngone);
+	scanq__free(c->scans); /* its trees are untracked before the engine goes */
+	ckpt__free(&c->ckpt);
 	for (int i = 0; i < 2; i++) {
 		generation__clear(&c->gen[i]);
 		cpu_sample__free(&c->gen[i].cpu);
@@ -263,16 +271,35 @@ static void wl_lookup(struct collector *c, const struct cg_node *n, struct wlaye
 		w->settled = true;
 		goto out;
 	}
-	w->tree = disk__track(c->disk, li.upperdir);
-	if (!w->tree) {
-		snprintf(w->why, sizeof(w->why), "failed to walk upperdir: %s", strerror(errno));
-		goto out;
-	}
-	w->upperdir = strdup(li.upperdir);
-	if (!w->upperdir) {
-		disk__untrack(c->disk, w->tree);
-		w->tree = NULL;
-		goto out;
+	if (c->scans) {
+		const struct ckpt_entry *e = ckpt__find(&c->ckpt, n->id, li.upperdir);
+
+		w->upperdir = strdup(li.upperdir);
+		if (!w->upperdir || scanq__submit(c->scans, n->id, li.upperdir)) {
+			free(w->upperdir);
+			w->upperdir = NULL;
+			goto out;
+		}
+		w->scanning = true;
+		/* Served, marked unverified, until the walk says; else nothing yet. */
+		w->from_ckpt = e != NULL;
+		if (e)
+			w->usage = e->usage;
+		snprintf(w->why, sizeof(w->why), "walking upperdir '%s' for the first time",
+			 li.upperdir);
+	} else {
+		w->tree = disk__track(c->disk, li.upperdir);
+		if (!w->tree) {
+			snprintf(w->why, sizeof(w->why), "failed to walk upperdir: %s",
+				 strerror(errno));
+			goto out;
+		}
+		w->upperdir = strdup(li.upperdir);
+		if (!w->upperdir) {
+			disk__untrack(c->disk, w->tree);
+			w->tree = NULL;
+			goto out;
+		}
 	}
 	w->settled = true;
 	/* Image layers never change: walked once per path, shared by every container. */
@@ -327,6 +354,26 @@ static void netns_lookup(struct collector *c, const struct cg_node *n, struct wl
 		 err == -ESRCH ? "no process in the cgroup" : strerror(-err));
 }
 
+/* scanq__drain: a first walk is done; its container may have gone meanwhile. */
+static void wl_scanned(uint64_t cgid, struct disk_tree *t, int err, void *ctx)
+{
+	struct collector *c = ctx;
+	struct wlayer *w = wl_find(c, cgid);
+
+	if (!w || !w->scanning) {
+		disk__untrack(c->disk, t);
+		return;
+	}
+	w->scanning = false;
+	w->from_ckpt = false;
+	w->tree = t;
+	if (t)
+		return;
+	snprintf(w->why, sizeof(w->why), "failed to walk upperdir: %s", strerror(-err));
+	free(w->upperdir);
+	w->upperdir = NULL;
+}
+
 /* Match the writable layers to the generation's containers: new ones found, gone ones freed. */
 static int wl_update(struct collector *c, const struct cg_tree *tree)
 {
@@ -374,6 +421,8 @@ static int wl_update(struct collector *c, const struct cg_tree *tree)
 	c->nwl = n;
 	if (!c->disk)
 		return 0;
+	if (c->scans)
+		scanq__drain(c->scans, wl_scanned, c);
 	err = disk__process(c->disk);
 	if (err < 0)
 		return err;
@@ -419,7 +468,6 @@ static int departed__update(struct collector *c, const struct cg_tree *tree)
 		if (!e->node.path || (upperdir && !e->u.upperdir))
 			goto nomem;
 		e->node.parent = -1;
-		e->u.node = &e->node;
 		/* The rest pointed into this generation or the pod's namespace, which go now. */
 		if (!e->u.upperdir && x->ident.kind == CG_CONTAINER)
 			e->u.layer_why = "the container was removed";
@@ -577,6 +625,7 @@ void collector__usage(const struct collector *c, size_t i, struct cg_usage *out)
 
 	if (i >= g->tree.n) {
 		*out = c->gone[i - g->tree.n].u;
+		out->node = &c->gone[i - g->tree.n].node; /* the array moves as it grows */
 		return;
 	}
 	out->node = &g->tree.nodes[i];
@@ -597,6 +646,7 @@ void collector__usage(const struct collector *c, size_t i, struct cg_usage *out)
 		out->nano_cores = 0;
 	out->upperdir = NULL;
 	out->layer_why = NULL;
+	out->layer_verified = false;
 	out->layer = (struct disk_usage){};
 	out->image = (struct disk_usage){};
 	out->nimage = 0;
@@ -607,9 +657,10 @@ void collector__usage(const struct collector *c, size_t i, struct cg_usage *out)
 	if (out->node->ident.kind == CG_CONTAINER) {
 		const struct wlayer *w = wl_find(c, out->node->id);
 
-		if (w && w->tree) {
+		if (w && (w->tree || w->from_ckpt)) {
 			out->upperdir = w->upperdir;
 			out->layer = w->usage;
+			out->layer_verified = w->tree != NULL;
 			out->image = w->image;
 			out->nimage = w->nimage;
 		} else {
@@ -662,4 +713,42 @@ const struct net_sample *collector__net_sample(const struct collector *c)
 	const struct generation *g = &c->gen[c->cur];
 
 	return c->net && g->valid && g->net_totals ? &g->net : NULL;
+}
+
+int collector__background_layers(struct collector *c, const char *state_dir, size_t *bad)
+{
+	int err = 0;
+
+	*bad = 0;
+	if (!c->disk || c->scans)
+		return 0;
+	c->scans = scanq__new(c->disk);
+	if (!c->scans)
+		return -errno;
+	if (state_dir)
+		err = ckpt__load(state_dir, &c->ckpt, bad);
+	return err;
+}
+
+int collector__checkpoint(const struct collector *c, const char *state_dir)
+{
+	struct ckpt k = {};
+	int err = 0;
+
+	/* Verified numbers, and the checkpoint's own for trees still being walked. */
+	for (size_t i = 0; !err && i < c->nwl; i++) {
+		const struct wlayer *w = &c->wl[i];
+
+		if (w->upperdir && (w->tree || w->from_ckpt))
+			err = ckpt__add(&k, w->cgid, w->upperdir, &w->usage);
+	}
+	if (!err)
+		err = ckpt__save(state_dir, &k);
+	ckpt__free(&k);
+	return err;
+}
+
+unsigned collector__layers_walking(const struct collector *c)
+{
+	return c->scans ? scanq__pending(c->scans) : 0;
 }

@@ -30,6 +30,8 @@ struct cg_usage {
 	const char *upperdir;  /* NULL when there is no writable layer */
 	const char *layer_why; /* with upperdir NULL: the reason ("root filesystem is ext4, ...") */
 	struct disk_usage layer;
+	/* false: layer is a checkpoint's, served while the tree is walked again after a restart */
+	bool layer_verified;
 	/* The read-only (image) layers under it: du of each, summed; walked once per path. */
 	struct disk_usage image;
 	size_t nimage;
@@ -81,5 +83,18 @@ struct tally_net *collector__net(struct collector *c);
 /* Why the network path is not there (NULL when it is): for one warning per run. */
 const char *collector__net_error(const struct collector *c);
 struct podnet *collector__podnet(struct collector *c);
+
+/*
+ * The agent's mode for writable layers: first walks go to a worker thread (scanq.h) so that
+ * collections never wait for them; until a walk is done, the container's layer is the one in
+ * state_dir's checkpoint (layer_verified false) if it has it, else none (layer_why says it is
+ * being walked). Call before the first collection. state_dir may be NULL (no checkpoint).
+ * *bad: checkpoint lines that did not parse (skipped). 0 or -errno (of the checkpoint).
+ */
+int collector__background_layers(struct collector *c, const char *state_dir, size_t *bad);
+/* Save every container's layer usage to state_dir's checkpoint (atomically). 0 or -errno. */
+int collector__checkpoint(const struct collector *c, const char *state_dir);
+/* First walks queued or under way. */
+unsigned collector__layers_walking(const struct collector *c);
 
 #endif /* __TALLY_COLLECT_H */

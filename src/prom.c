@@ -272,6 +272,12 @@ static bool get_layer_inodes(const struct cg_usage *u, uint64_t *v)
 	return u->upperdir != NULL;
 }
 
+static bool get_layer_verified(const struct cg_usage *u, uint64_t *v)
+{
+	*v = u->layer_verified;
+	return u->upperdir != NULL;
+}
+
 /* Only layers given by absolute paths are measured: with none, 0 would be a guess. */
 static bool get_image_bytes(const struct cg_usage *u, uint64_t *v)
 {
@@ -318,6 +324,12 @@ static const struct cg_metric cg_metrics[] = {
      .help = "Inodes used by the container's writable layer (du --inodes of its upper "
 	     "directory).",
      .get = get_layer_inodes,
+     .device = true},
+    {.name = "tally_container_fs_verified",
+     .type = "gauge",
+     .help = "1 when the writable layer's numbers come from a walk kept current by fanotify; 0 "
+	     "while a restarted agent serves its checkpoint and walks the tree again.",
+     .get = get_layer_verified,
      .device = true},
     {.name = "tally_container_image_layers_bytes",
      .type = "gauge",

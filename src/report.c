@@ -47,6 +47,9 @@ static void layer_json(struct jw *w, const struct cg_usage *u)
 	jw__kv_string(w, "upperdir", u->upperdir);
 	jw__kv_u64(w, "used_bytes", u->layer.used_bytes);
 	jw__kv_u64(w, "inodes_used", u->layer.inodes_used);
+	/* false: a checkpoint's numbers, served while the tree is walked again after a restart */
+	jw__key(w, "verified");
+	jw__bool(w, u->layer_verified);
 	jw__end_object(w);
 	jw__key(w, "image_layers");
 	jw__begin_object(w);
