@@ -23,6 +23,7 @@
 #include <microhttpd.h>
 
 #include "tally/cpu.h"
+#include "checkpoint.h"
 #include "collect.h"
 #include "commands.h"
 #include "json.h"
@@ -51,6 +52,13 @@
 #define AGENT_CONN_TIMEOUT_S  10
 #define AGENT_MAX_URL	      1024
 #define AGENT_BACKLOG	      128
+/* Where the writable-layer checkpoint lives (FHS: state that persists across reboots). */
+#define AGENT_DEFAULT_STATE_DIR "/var/lib/tally"
+/*
+ * How often the checkpoint is rewritten (and at exit): a restart after kill -9 serves numbers
+ * this old at worst, marked unverified, until its walks are done.
+ */
+#define AGENT_CHECKPOINT_NS (10 * NSEC_PER_SEC)
 
 struct agent_opts {
 	struct sockaddr_storage addr;
@@ -60,7 +68,8 @@ struct agent_opts {
 	bool level_set;
 	bool verbose; /* 'tally -v agent': libbpf's load log too */
 	struct cpu_opts cpu;
-	char bpffs[PATH_MAX]; /* pins (cpu.pin_root), "" with --bpffs none */
+	char bpffs[PATH_MAX];	  /* pins (cpu.pin_root), "" with --bpffs none */
+	char state_dir[PATH_MAX]; /* the checkpoint's, "" with --state-dir none */
 	bool cleanup;
 };
 
@@ -80,6 +89,7 @@ struct agent {
 	uint64_t last_try_ns;	    /* CLOCK_MONOTONIC end of the last collection */
 	uint64_t dropped_warned;    /* BPF map-full drops already warned about */
 	struct prom_agent counters; /* tally's own series on /metrics */
+	uint64_t checkpoint_ns;	    /* CLOCK_MONOTONIC of the last checkpoint written */
 	bool stop;
 };
 
@@ -118,8 +128,12 @@ static void agent__usage(FILE *f)
 	    "                           missing): a restarted agent, even after kill -9, takes\n"
 	    "                           them over and loses no count; 'none': nothing pinned,\n"
 	    "                           everything detached at exit\n"
+	    "      --state-dir DIR      keep the writable layers' checkpoint in DIR (default\n"
+	    "                           %s; 'none': no checkpoint): after a restart,\n"
+	    "                           layers are served from it, marked unverified, while\n"
+	    "                           their trees are walked again in the background\n"
 	    "      --cleanup            detach and unpin everything an agent pinned under\n"
-	    "                           --bpffs, then exit (to uninstall)\n"
+	    "                           --bpffs, remove the checkpoint, then exit (to uninstall)\n"
 	    "  -h, --help               print this help\n\n"
 	    "Only GET and HEAD are served (others: 405), with no request body (413), URLs of up\n"
 	    "to %u bytes (414), at most %u connections at once, each dropped after %u s of\n"
@@ -132,7 +146,7 @@ static void agent__usage(FILE *f)
 	    "Needs root (CAP_BPF, CAP_PERFMON; CAP_NET_ADMIN and CAP_SYS_ADMIN for tc and for\n"
 	    "looking into pod network namespaces), a kernel with BTF, and a cgroup v2 mount.\n",
 	    AGENT_DEFAULT_ADDR, AGENT_DEFAULT_PORT, AGENT_CACHE_NS / 1000000,
-	    TALLY_CPU_DEFAULT_MAX_CGROUPS, PIN_DEFAULT_ROOT, AGENT_MAX_URL, AGENT_MAX_CONNECTIONS,
+	    TALLY_CPU_DEFAULT_MAX_CGROUPS, PIN_DEFAULT_ROOT, AGENT_DEFAULT_STATE_DIR, AGENT_MAX_URL, AGENT_MAX_CONNECTIONS,
 	    AGENT_CONN_TIMEOUT_S);
 }
 
@@ -188,6 +202,18 @@ static int listen__parse(const char *s, struct sockaddr_storage *ss, socklen_t *
 	return 0;
 }
 
+/* An absolute directory, or "none" (out ""). 0 or -EINVAL, logged. */
+static int dir__parse(const char *opt, const char *arg, char *out, size_t len)
+{
+	bool none = !strcmp(arg, "none");
+
+	if ((arg[0] != '/' && !none) || snprintf(out, len, "%s", none ? "" : arg) >= (int)len) {
+		log_err("invalid %s '%s': expected an absolute path or 'none'", opt, arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int agent__parse(int argc, char **argv, struct agent_opts *o)
 {
 	static const struct option longopts[] = {
@@ -197,6 +223,7 @@ static int agent__parse(int argc, char **argv, struct agent_opts *o)
 	    {"max-cgroups", required_argument, NULL, 'M'},
 	    {"bpffs", required_argument, NULL, 'B'},
 	    {"cleanup", no_argument, NULL, 'C'},
+	    {"state-dir", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
@@ -205,6 +232,7 @@ static int agent__parse(int argc, char **argv, struct agent_opts *o)
 
 	o->period_ns = NSEC_PER_SEC;
 	snprintf(o->bpffs, sizeof(o->bpffs), "%s", PIN_DEFAULT_ROOT);
+	snprintf(o->state_dir, sizeof(o->state_dir), "%s", AGENT_DEFAULT_STATE_DIR);
 	{
 		struct sockaddr_in *sin = (struct sockaddr_in *)&o->addr;
 
@@ -253,19 +281,15 @@ static int agent__parse(int argc, char **argv, struct agent_opts *o)
 				return -EINVAL;
 			break;
 		case 'B':
-			if (optarg[0] != '/' && strcmp(optarg, "none")) {
-				log_err("invalid --bpffs '%s': expected an absolute path or 'none'",
-					optarg);
+			if (dir__parse("--bpffs", optarg, o->bpffs, sizeof(o->bpffs)))
 				return -EINVAL;
-			}
-			if (snprintf(o->bpffs, sizeof(o->bpffs), "%s",
-				     strcmp(optarg, "none") ? optarg : "") >= (int)sizeof(o->bpffs)) {
-				log_err("invalid --bpffs '%s': %s", optarg, strerror(ENAMETOOLONG));
-				return -EINVAL;
-			}
 			break;
 		case 'C':
 			o->cleanup = true;
+			break;
+		case 'S':
+			if (dir__parse("--state-dir", optarg, o->state_dir, sizeof(o->state_dir)))
+				return -EINVAL;
 			break;
 		case 'h':
 			agent__usage(stdout);
@@ -292,6 +316,16 @@ static int agent__parse(int argc, char **argv, struct agent_opts *o)
  * comes meanwhile waits in its socket and is then served from this generation, so concurrent
  * requests share one collection (single-flight) without a lock.
  */
+static void agent__checkpoint(struct agent *a)
+{
+	int err = collector__checkpoint(a->c, a->o->state_dir);
+
+	a->checkpoint_ns = clock__monotonic_ns();
+	if (err)
+		log_warn("failed to write the checkpoint in '%s': %s, ignoring", a->o->state_dir,
+			 strerror(-err));
+}
+
 static int agent__collect(struct agent *a)
 {
 	const struct cpu_sample *s;
@@ -324,6 +358,8 @@ static int agent__collect(struct agent *a)
 			 (unsigned long long)s->dropped_updates);
 		a->dropped_warned = s->dropped_updates;
 	}
+	if (a->o->state_dir[0] && a->last_try_ns - a->checkpoint_ns >= AGENT_CHECKPOINT_NS)
+		agent__checkpoint(a);
 	return 0;
 }
 
@@ -673,6 +709,9 @@ static void agent__free(struct agent *a)
 	/* HTTP first: no request may see the collector go. */
 	if (a->http)
 		MHD_stop_daemon(a->http);
+	/* The layers' latest numbers, for the next agent to serve while it walks them again. */
+	if (a->c && a->ready && a->o->state_dir[0])
+		agent__checkpoint(a);
 	collector__free(a->c);
 	if (a->timerfd >= 0)
 		close(a->timerfd);
@@ -683,10 +722,6 @@ static void agent__free(struct agent *a)
 	free(a);
 }
 
-/*
- * Listen, load the BPF programs, take the first collection, and set up the loop. The signals
- * are already blocked (a SIGTERM during start-up waits for the loop). NULL on failure, logged.
- */
 /* What a restart found under --bpffs: counters taken over, or another layout replaced. */
 static void agent__log_pins(struct agent *a)
 {
@@ -708,6 +743,10 @@ static void agent__log_pins(struct agent *a)
 		 cpu__resumed(cpu) ? "continuing the" : "counting with new", a->o->cpu.pin_root);
 }
 
+/*
+ * Listen, load the BPF programs, take the first collection, and set up the loop. The signals
+ * are already blocked (a SIGTERM during start-up waits for the loop). NULL on failure, logged.
+ */
 static struct agent *agent__new(const struct agent_opts *o, const char *root, const sigset_t *sigs)
 {
 	struct itimerspec its = {};
@@ -750,6 +789,18 @@ static struct agent *agent__new(const struct agent_opts *o, const char *root, co
 	if (!a->c)
 		goto fail;
 	agent__log_pins(a);
+	{
+		size_t bad = 0;
+
+		err = collector__background_layers(a->c, o->state_dir[0] ? o->state_dir : NULL,
+						   &bad);
+		if (err)
+			log_warn("failed to read the checkpoint in '%s': %s, ignoring",
+				 o->state_dir, strerror(-err));
+		if (bad)
+			log_warn("skipped %zu lines of the checkpoint in '%s' that did not parse",
+				 bad, o->state_dir);
+	}
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
 	a->sigfd = signalfd(-1, sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (a->epfd < 0 || a->sigfd < 0) {
@@ -879,6 +930,10 @@ static int agent__cleanup(const struct agent_opts *o)
 		log_err("failed to remove the pins under '%s': %s", o->bpffs, strerror(-err));
 		return 1;
 	}
+	err = o->state_dir[0] ? ckpt__remove(o->state_dir) : 0;
+	if (err)
+		log_warn("failed to remove the checkpoint in '%s': %s, ignoring", o->state_dir,
+			 strerror(-err));
 	removed = net__remove_classic_filters();
 	if (removed < 0)
 		log_warn("failed to list tc filters: %s, ignoring", strerror(-removed));
