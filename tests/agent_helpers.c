@@ -99,9 +99,13 @@ void agent_start(struct agent *a, const char *args)
 	cr_assert_geq(slot, 0, "too many agents");
 	*a = (struct agent){};
 	snprintf(a->log, sizeof(a->log), "/tmp/tally-test-agent-%d-%d.log", (int)getpid(), seq++);
-	/* Nothing pinned unless the test says where: an agent's pins would outlive the test. */
-	snprintf(cmd, sizeof(cmd), "exec " TALLY " agent --listen 127.0.0.1:0 %s %s",
-		 strstr(args, "--bpffs") ? "" : "--bpffs none", args);
+	/*
+	 * Nothing pinned and no checkpoint unless the test says where: they would outlive the
+	 * test, and tests must not touch the node's own agent's.
+	 */
+	snprintf(cmd, sizeof(cmd), "exec " TALLY " agent --listen 127.0.0.1:0 %s %s %s",
+		 strstr(args, "--bpffs") ? "" : "--bpffs none",
+		 strstr(args, "--state-dir") ? "" : "--state-dir none", args);
 	a->pid = fork();
 	cr_assert_geq(a->pid, 0, "fork: %s", strerror(errno));
 	if (a->pid == 0) {

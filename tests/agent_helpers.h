@@ -30,7 +30,7 @@ struct resp {
 /*
  * Start `tally agent --listen 127.0.0.1:0 ARGS` with stderr to a log, and wait (bounded) for
  * its start line, which names the port and comes after the first collection. Unless ARGS
- * has --bpffs, the agent pins nothing (--bpffs none).
+ * has --bpffs and --state-dir, the agent pins nothing and keeps no checkpoint ('none').
  */
 void agent_start(struct agent *a, const char *args);
 /* Send sig and wait (bounded) for the exit; returns the wait status. */

@@ -18,6 +18,7 @@
 #include <criterion/hooks.h>
 
 #include "disk_helpers.h"
+#include "helpers.h"
 
 #define MAX_TRACKED 256
 #define TMP_PREFIX  "tally-test-"
@@ -433,4 +434,42 @@ void dh_cleanup(void)
 	while (n_kept)
 		free(kept[--n_kept]);
 	pthread_mutex_unlock(&lock);
+}
+
+struct rootfs_child {
+	const char *root; /* chroot here and write a file first (NULL: stay on the host's root) */
+	int ready;	  /* write end of a pipe: one byte once done */
+};
+
+static void container_main(void *arg)
+{
+	struct rootfs_child *c = arg;
+	FILE *f;
+
+	if (c->root) {
+		if (chroot(c->root) || chdir("/"))
+			_exit(1);
+		f = fopen("/written-by-container", "w");
+		if (!f || fprintf(f, "%0*d", 50000, 7) < 0 || fflush(f) || fsync(fileno(f)))
+			_exit(1);
+		fclose(f);
+	}
+	if (write(c->ready, "x", 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+void dh_container_start(const char *cg, const char *root)
+{
+	struct rootfs_child c = {.root = root};
+	int p[2];
+	char b;
+
+	cr_assert_eq(pipe(p), 0);
+	c.ready = p[1];
+	th_child_start(cg, container_main, &c);
+	close(p[1]);
+	cr_assert_eq(read(p[0], &b, 1), 1, "the container process failed to start");
+	close(p[0]);
 }

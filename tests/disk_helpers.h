@@ -32,6 +32,13 @@ void dh_overlay_prepare(struct dh_overlay *o, const char *name);
 /* Mount the overlay on merged/ (mount(2)), in this test's own mount namespace. */
 void dh_overlay_mount(struct dh_overlay *o);
 
+/*
+ * A container process in cgroup cg (stopped by th_cleanup), its root the overlay at root
+ * (chroot), where it first writes /written-by-container (50,000 bytes, synced); root NULL:
+ * the host's root, nothing written. Returns once it is ready.
+ */
+void dh_container_start(const char *cg, const char *root);
+
 /* An engine and trees that dh_cleanup() releases if the test does not. Thread-safe. */
 struct disk *dh_disk_new(enum disk_mark_mode mode);
 void dh_disk_free(struct disk *d);

@@ -140,45 +140,6 @@ static const char *label(const char *key, const char *escaped)
 	return dh_path("%s=\"%s\"", key, escaped);
 }
 
-struct rootfs_child {
-	const char *root; /* chroot here and write a file first (NULL: stay on the host's root) */
-	int ready;	  /* write end of a pipe: one byte once done */
-};
-
-static void container_main(void *arg)
-{
-	struct rootfs_child *c = arg;
-	FILE *f;
-
-	if (c->root) {
-		if (chroot(c->root) || chdir("/"))
-			_exit(1);
-		f = fopen("/written-by-container", "w");
-		if (!f || fprintf(f, "%0*d", 50000, 7) < 0 || fflush(f) || fsync(fileno(f)))
-			_exit(1);
-		fclose(f);
-	}
-	if (write(c->ready, "x", 1) != 1)
-		_exit(1);
-	for (;;)
-		pause();
-}
-
-/* A container process in cgroup cg, its root in the overlay at root (NULL: the host's). */
-static void start_container(const char *cg, const char *root)
-{
-	struct rootfs_child c = {.root = root};
-	int p[2];
-	char b;
-
-	cr_assert_eq(pipe(p), 0);
-	c.ready = p[1];
-	th_child_start(cg, container_main, &c);
-	close(p[1]);
-	cr_assert_eq(read(p[0], &b, 1), 1, "the container process failed to start");
-	close(p[0]);
-}
-
 static struct collector *collector_start(void)
 {
 	coll = collector__new(th_cgroot(), NULL);
@@ -248,7 +209,7 @@ Test(prom, real_collector_passes_promtool_and_reads_back)
 	dh_overlay_mount(&o);
 	snprintf(rel, sizeof(rel), "%s/docker-%s.scope", top, layered);
 	cg2 = th_cgroup_create(rel);
-	start_container(cg2, o.merged);
+	dh_container_start(cg2, o.merged);
 
 	nh_link_create(&l, "prom", "pm");
 	snprintf(rel, sizeof(rel), "%s/kubepods/pod%s/%s", top, uid, cid);
@@ -377,7 +338,10 @@ Test(prom, real_collector_passes_promtool_and_reads_back)
 						"program=\"handle_cgroup_egress\"}"));
 		cr_expect_not_null(
 		    series_value(text, "tally_fanotify_events_total", none, val, sizeof(val)));
-		/* This test's container, and any other of the node's with an overlay root. */
+		/*
+		 * This test's container, and any other of the node's with an overlay root; one
+		 * removed since the last collection is still listed, its tree already gone.
+		 */
 		size_t trees = 0;
 
 		for (size_t i = 0; i < collector__count(c); i++) {
@@ -386,8 +350,8 @@ Test(prom, real_collector_passes_promtool_and_reads_back)
 			collector__usage(c, i, &u);
 			trees += u.upperdir != NULL;
 		}
-		cr_expect_geq(trees, 1);
-		cr_expect_eq(u64_of(text, "tally_disk_trees", none), trees);
+		cr_expect_geq(u64_of(text, "tally_disk_trees", none), 1);
+		cr_expect_leq(u64_of(text, "tally_disk_trees", none), trees);
 		cr_expect_eq(u64_of(text, "tally_collections_total", none), 7);
 		cr_expect_eq(u64_of(text, "tally_collection_errors_total", none), 2);
 		cr_expect_eq(ns_of(text, "tally_collection_duration_seconds_sum", none),
@@ -436,7 +400,7 @@ Test(prom, hostile_names_are_escaped)
 	cg = th_cgroup_create(rel);
 	dh_overlay_prepare(&o, dir_raw);
 	dh_overlay_mount(&o);
-	start_container(cg, o.merged);
+	dh_container_start(cg, o.merged);
 
 	c = collector_start();
 	collect(c);
