@@ -1237,7 +1237,7 @@ static void step_run(int n, struct row *w)
 				w->seen_eth0++;
 		}
 	}
-	w->cgroups = count_cgroups(cgroot);
+	w->cgroups = count_cgroups(g.top);
 
 	/* The window: nothing asks the agent anything meanwhile. */
 	g.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
@@ -1345,10 +1345,11 @@ static void print_report(const struct row *rows)
 	printf("### 1. The agent against a baseline collector, %d s steady window (tally agent "
 	       "--period 1s, after %d s of warm-up)\n\n",
 	       window_s, warm_s);
-	printf("| containers | cgroups on the host | agent CPU ms/s (/proc stat) | agent CPU ms/s "
-	       "(cpu.stat) | %% of one core | BPF run time ms/s | VmRSS MiB | VmHWM MiB | "
-	       "collection ms (mean) | baseline CPU ms/s (/proc stat) | baseline CPU ms/s "
-	       "(cpu.stat) | baseline / agent | baseline / (agent + BPF) |\n");
+	printf(
+	    "| containers | cgroups the agent walks | agent CPU ms/s (/proc stat) | agent CPU ms/s "
+	    "(cpu.stat) | %% of one core | BPF run time ms/s | VmRSS MiB | VmHWM MiB | "
+	    "collection ms (mean) | baseline CPU ms/s (/proc stat) | baseline CPU ms/s "
+	    "(cpu.stat) | baseline / agent | baseline / (agent + BPF) |\n");
 	printf(
 	    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
 	    "---: |\n");
@@ -1357,7 +1358,7 @@ static void print_report(const struct row *rows)
 
 		printf(
 		    "| %d | %d | %.2f | %.2f | %.2f%% | %.2f | %.1f | %.1f | %.2f | %.1f | %.1f | "
-		    "%.0fx | %.0fx |\n",
+		    "%.1fx | %.1fx |\n",
 		    w->n, w->cgroups, w->cpu_ticks_ms, w->cpu_cg_ms, w->cpu_cg_ms / 10.0, w->bpf_ms,
 		    w->rss / 1024.0, w->hwm / 1024.0, w->coll_ms, w->base_ticks_ms, w->base_cg_ms,
 		    w->base_cg_ms / w->cpu_cg_ms, w->base_cg_ms / (w->cpu_cg_ms + w->bpf_ms));
@@ -1450,7 +1451,7 @@ int bench_agent(int argc, char **argv)
 	pthread_mutexattr_t ma;
 	pthread_t sig_thr;
 	uint64_t t_start = clock__monotonic_ns();
-	int err, self = (int)getpid();
+	int err, self = (int)getpid(), hold = 0;
 
 	if (argc > 1 && !strcmp(argv[1], "--smoke")) {
 		steps = smoke_steps;
@@ -1458,8 +1459,18 @@ int bench_agent(int argc, char **argv)
 		window_s = 4;
 		warm_s = 3;
 		n_req = 20;
+	} else if (argc > 2 && !strcmp(argv[1], "--hold")) {
+		hold = atoi(argv[2]);
+		if (hold < 1 || hold > MAX_CONTAINERS) {
+			fprintf(stderr, "--hold: 1 to %d containers\n", MAX_CONTAINERS);
+			return 2;
+		}
 	} else if (argc > 1) {
-		fprintf(stderr, "usage: bench-tally agent [--smoke]\n");
+		fprintf(stderr,
+			"usage: bench-tally agent [--smoke | --hold N]\n"
+			"  --smoke   one step of 20 containers and short windows\n"
+			"  --hold N  create N containers, start the agent, print its pid and "
+			"port, and keep everything until SIGINT or SIGTERM (for perf)\n");
 		return 2;
 	}
 	if (access(TALLY_BIN, X_OK))
@@ -1553,6 +1564,18 @@ int bench_agent(int argc, char **argv)
 			 : "no --bpffs in this build (everything detached on SIGTERM)");
 	fflush(stdout);
 
+	if (hold) {
+		int port;
+
+		containers_grow(hold);
+		agent_start(&port);
+		fprintf(stderr,
+			"agent: pid %d listening on 127.0.0.1:%d with %d containers; stop with "
+			"kill -INT %d\n",
+			(int)g.agent, port, hold, self);
+		for (;;)
+			pause(); /* the signal thread cleans up and exits */
+	}
 	for (int i = 0; i < n_steps; i++) {
 		containers_grow(steps[i]);
 		step_run(steps[i], &rows[i]);
