@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * build/bench-tally [cpu|disk|net]: run one benchmark, or every one in turn (what `make bench`
- * does). Each prints a Markdown report on stdout, progress on stderr, and asserts nothing.
+ * build/bench-tally [cpu|disk|net|agent]: run one benchmark, or every one in turn (what `make
+ * bench` does). Each prints a Markdown report on stdout, progress on stderr, and asserts nothing.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -44,6 +44,7 @@ static const struct {
     {"cpu", bench_cpu},
     {"disk", bench_disk},
     {"net", bench_net},
+    {"agent", bench_agent},
 };
 
 #define N_BENCHES (sizeof(benches) / sizeof(benches[0]))
