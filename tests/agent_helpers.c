@@ -49,6 +49,17 @@ void agent_kill(struct agent *a)
 	agent_forget(a);
 }
 
+const char *make_container(const char *test, char *id, unsigned n)
+{
+	const char *top = th_test_cgroup(test) + strlen(th_cgroot()) + 1;
+	char rel[512];
+
+	snprintf(id, 65, "a9e0%08x%04x0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef",
+		 (unsigned)getpid(), n);
+	snprintf(rel, sizeof(rel), "%s/docker-%s.scope", top, id);
+	return th_cgroup_create(rel);
+}
+
 uint64_t now_ns(clockid_t clk)
 {
 	struct timespec ts;

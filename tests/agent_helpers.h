@@ -39,6 +39,12 @@ int agent_stop(struct agent *a, int sig, unsigned timeout_ms);
 void agent_kill(struct agent *a);
 void ah_cleanup(void);
 
+/*
+ * A container cgroup as docker names it (<test cgroup>/docker-<id>.scope), id unique to this
+ * test process and n; removed by th_cleanup. Returns its absolute path.
+ */
+const char *make_container(const char *test, char *id, unsigned n);
+
 uint64_t now_ns(clockid_t clk);
 /* The whole log so far, NUL-terminated, in buf. */
 void read_log(const struct agent *a, char *buf, size_t len);

@@ -238,7 +238,7 @@ void th_spin_ms(unsigned ms)
 
 void th_sleep_ms(unsigned ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts))
 		;
@@ -336,4 +336,31 @@ int th_run(const char *cmd, char *out, size_t len)
 	out[n] = '\0';
 	st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* The text goes through a file in /dev/shm: scratch off the filesystems the disk tests mark. */
+int th_promtool(const char *text, size_t len, char *out, size_t outlen)
+{
+	char path[64], cmd[128];
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "/dev/shm/tally-test-promtool-%d.txt", (int)getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fwrite(text, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", path);
+	rc = th_run(cmd, out, outlen);
+	unlink(path);
+	return rc;
+}
+
+void th_expect_promtool_accepts(const char *text, size_t len)
+{
+	char out[8192];
+	int rc = th_promtool(text, len, out, sizeof(out));
+
+	cr_expect_eq(rc, 0, "promtool check metrics exited %d:\n%s", rc, out);
+	cr_expect_str_empty(out, "promtool check metrics said:\n%s", out);
 }

@@ -59,6 +59,14 @@ void th_sleep_ms(unsigned ms);
  */
 int th_run(const char *cmd, char *out, size_t len);
 
+/*
+ * `promtool check metrics` (the Prometheus project's own parser and linter) with text on its
+ * stdin: its exit status, and what it said in out.
+ */
+int th_promtool(const char *text, size_t len, char *out, size_t outlen);
+/* Expect promtool to accept text without a word. */
+void th_expect_promtool_accepts(const char *text, size_t len);
+
 /* Stop every child and remove every cgroup this process created (deepest first). */
 void th_cleanup(void);
 

@@ -40,18 +40,6 @@ static void fini(void)
  * seconds on a node with hundreds of them (each attach waits for an RCU grace period).
  */
 TestSuite(agent, .fini = fini, .timeout = 300);
-/* A container cgroup as docker names it, with an id unique to this test process. */
-static const char *make_container(const char *test, char *id, unsigned n)
-{
-	const char *top = th_test_cgroup(test) + strlen(th_cgroot()) + 1;
-	char rel[512];
-
-	snprintf(id, 65, "a9e0%08x%04x0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef",
-		 (unsigned)getpid(), n);
-	snprintf(rel, sizeof(rel), "%s/docker-%s.scope", top, id);
-	return th_cgroup_create(rel);
-}
-
 /* The container's cpu.timestamp_ns and usage_core_nano_seconds in /v1/containers; false if
  * it is not listed. */
 static bool container_cpu(const struct agent *a, const char *id, uint64_t *ts, uint64_t *usage)

@@ -61,20 +61,6 @@ static void write_file(const char *path, const void *data, size_t len)
 	cr_assert_eq(fclose(f), 0);
 }
 
-/* `promtool check metrics` with the text on stdin: its verdict (exit status) and its words. */
-static int promtool(const char *text, size_t len, char *out, size_t outlen)
-{
-	char path[64], cmd[128];
-	int rc;
-
-	snprintf(path, sizeof(path), "/tmp/tally-test-prom-%d.txt", (int)getpid());
-	write_file(path, text, len);
-	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", path);
-	rc = th_run(cmd, out, outlen);
-	unlink(path);
-	return rc;
-}
-
 /*
  * The value of the one series of family name (no suffix) whose line holds every needle (NULL
  * ended); NULL when there is none. Asserts there is at most one.
@@ -154,15 +140,6 @@ static void collect(struct collector *c)
 	cr_assert_eq(err, 0, "collector__collect: %s", strerror(-err));
 }
 
-static void expect_promtool_accepts(const char *text, size_t len)
-{
-	char out[8192];
-	int rc = promtool(text, len, out, sizeof(out));
-
-	cr_expect_eq(rc, 0, "promtool check metrics exited %d:\n%s", rc, out);
-	cr_expect_str_empty(out, "promtool check metrics said:\n%s", out);
-}
-
 /*
  * A busy docker container, one whose root is an overlay, and a pod in its own namespace that
  * exchanges UDP with the host: promtool accepts everything, and each number read back is the
@@ -231,7 +208,7 @@ Test(prom, real_collector_passes_promtool_and_reads_back)
 	nh_stats_read(l.host, &host);
 
 	text = exposition(c, &agent, &len);
-	expect_promtool_accepts(text, len);
+	th_expect_promtool_accepts(text, len);
 
 	snprintf(busy_id, sizeof(busy_id), "id=\"/%s/docker-%s.scope\"", top, busy);
 	snprintf(layered_id, sizeof(layered_id), "id=\"/%s/docker-%s.scope\"", top, layered);
@@ -368,7 +345,7 @@ Test(prom, real_collector_passes_promtool_and_reads_back)
 
 	/* Without an agent its series are left out, and the rest still passes. */
 	text = exposition(c, NULL, &len);
-	expect_promtool_accepts(text, len);
+	th_expect_promtool_accepts(text, len);
 	cr_expect_null(strstr(text, "tally_collections_total"));
 	cr_expect_null(strstr(text, "tally_scrape_duration_seconds"));
 	free(text);
@@ -406,7 +383,7 @@ Test(prom, hostile_names_are_escaped)
 	collect(c);
 	collect(c);
 	text = exposition(c, NULL, &len);
-	expect_promtool_accepts(text, len);
+	th_expect_promtool_accepts(text, len);
 
 	snprintf(id_label, sizeof(id_label), "{id=\"/%s/%s/docker-%s.scope\",container_id=\"%s\"",
 		 top, cg_esc, id, id);
