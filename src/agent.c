@@ -58,14 +58,15 @@
 #define AGENT_BACKLOG	      128
 
 /*
- * What collecting needs once the programs are loaded and attached, and nothing else:
- * CAP_BPF and CAP_PERFMON for the BPF syscalls of every collection (map batch reads, the
- * test run that reads the run queues' clocks, tc links on new veths); CAP_NET_ADMIN for tc;
- * CAP_SYS_ADMIN for setns into a new pod's network namespace and fanotify filesystem marks on
- * a new upper dir's filesystem; CAP_SYS_PTRACE to read /proc/<pid>/ns/net and mountinfo of
- * containers' processes, which may hold capabilities tally no longer has; CAP_DAC_READ_SEARCH
- * for open_by_handle_at and walking upper dirs that other users own. docs/ARCHITECTURE.md
- * says how each one was found to be needed.
+ * What collecting needs once the programs are loaded and attached, found by dropping each in
+ * turn (docs/ARCHITECTURE.md): CAP_SYS_ADMIN for setns into a new pod's network namespace and
+ * the fanotify filesystem mark on a new upper dir's filesystem; CAP_SYS_PTRACE to open
+ * /proc/<pid>/ns/net of containers' processes, which may hold capabilities tally no longer
+ * has; CAP_DAC_READ_SEARCH for open_by_handle_at and upper dirs that other users own;
+ * CAP_NET_ADMIN for classic tc on new veths (tcx links need only the program's fd). The
+ * kernel takes CAP_SYS_ADMIN in place of CAP_BPF and CAP_PERFMON, so while it is kept they
+ * add nothing (dropping them changed nothing here); they stay for an agent run with them but
+ * without CAP_SYS_ADMIN, on a kernel that checks them for the BPF calls of a collection.
  */
 #define AGENT_KEEP_CAPS                                                                            \
 	(CAPS_BIT(CAP_BPF) | CAPS_BIT(CAP_PERFMON) | CAPS_BIT(CAP_NET_ADMIN) |                     \
