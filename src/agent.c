@@ -922,6 +922,14 @@ static struct agent *agent__new(const struct agent_opts *o, const char *root, co
 		log_err("failed to start the HTTP server on '%s'", a->listen);
 		goto fail;
 	}
+	/* libbpf's load log is for 'tally -v agent', not for --log-level debug. */
+	if (!o->verbose && o->level > LOG_INFO)
+		log__set_level(LOG_INFO);
+	a->c = cmd__collector_new(root, &o->cpu, "agent");
+	log__set_level(o->level);
+	if (!a->c)
+		goto fail;
+	/* After the load, so that a user who is not root hears that first. */
 	if (o->socket) {
 		lfd = agent__listen_unix(a, &live);
 		if (lfd == -EADDRINUSE) {
@@ -943,13 +951,6 @@ static struct agent *agent__new(const struct agent_opts *o, const char *root, co
 			goto fail;
 		}
 	}
-	/* libbpf's load log is for 'tally -v agent', not for --log-level debug. */
-	if (!o->verbose && o->level > LOG_INFO)
-		log__set_level(LOG_INFO);
-	a->c = cmd__collector_new(root, &o->cpu, "agent");
-	log__set_level(o->level);
-	if (!a->c)
-		goto fail;
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
 	a->sigfd = signalfd(-1, sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (a->epfd < 0 || a->sigfd < 0) {
