@@ -1004,10 +1004,10 @@ static void agent__signal(struct agent *a)
 				log_err("failed to reopen log file '%s': %s (still logging to the "
 					"old one)",
 					log__file(), strerror(-err));
+			else if (log__file())
+				log_info("received SIGHUP: reopened logs ('%s')", log__file());
 			else
-				log_info("received SIGHUP: reopened logs%s%s%s",
-					 log__file() ? " ('" : "", log__file() ? log__file() : "",
-					 log__file() ? "')" : "");
+				log_info("received SIGHUP: logging to stderr, nothing to reopen");
 			break;
 		}
 		default:
