@@ -17,13 +17,19 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include <microhttpd.h>
 
 #include "tally/cpu.h"
+#include "caps.h"
 #include "checkpoint.h"
+#include "client.h"
 #include "collect.h"
 #include "commands.h"
 #include "json.h"
@@ -60,6 +66,21 @@
  */
 #define AGENT_CHECKPOINT_NS (10 * NSEC_PER_SEC)
 
+/*
+ * What collecting needs once the programs are loaded and attached, found by dropping each in
+ * turn (docs/ARCHITECTURE.md): CAP_SYS_ADMIN for setns into a new pod's network namespace and
+ * the fanotify filesystem mark on a new upper dir's filesystem; CAP_SYS_PTRACE to open
+ * /proc/<pid>/ns/net of containers' processes, which may hold capabilities tally no longer
+ * has; CAP_DAC_READ_SEARCH for open_by_handle_at and upper dirs that other users own;
+ * CAP_NET_ADMIN for classic tc on new veths (tcx links need only the program's fd). The
+ * kernel takes CAP_SYS_ADMIN in place of CAP_BPF and CAP_PERFMON, so while it is kept they
+ * add nothing (dropping them changed nothing here); they stay for an agent run with them but
+ * without CAP_SYS_ADMIN, on a kernel that checks them for the BPF calls of a collection.
+ */
+#define AGENT_KEEP_CAPS                                                                            \
+	(CAPS_BIT(CAP_BPF) | CAPS_BIT(CAP_PERFMON) | CAPS_BIT(CAP_NET_ADMIN) |                     \
+	 CAPS_BIT(CAP_SYS_ADMIN) | CAPS_BIT(CAP_SYS_PTRACE) | CAPS_BIT(CAP_DAC_READ_SEARCH))
+
 struct agent_opts {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -71,10 +92,12 @@ struct agent_opts {
 	char bpffs[PATH_MAX];	  /* pins (cpu.pin_root), "" with --bpffs none */
 	char state_dir[PATH_MAX]; /* the checkpoint's, "" with --state-dir none */
 	bool cleanup;
+	const char *socket;   /* the local API's Unix socket; NULL: none */
+	const char *log_file; /* NULL: stderr */
 };
 
 /* What the epoll event's data says. */
-enum agent_fd { AGENT_TIMER, AGENT_SIGNAL, AGENT_HTTP, AGENT_DISK };
+enum agent_fd { AGENT_TIMER, AGENT_SIGNAL, AGENT_HTTP, AGENT_DISK, AGENT_LOCAL };
 
 /* Owns the event loop, the collector and the HTTP daemon (systemd-oomd's Manager). */
 struct agent {
@@ -83,6 +106,9 @@ struct agent {
 	char listen[INET6_ADDRSTRLEN + 16]; /* "addr:port", the bound port */
 	struct collector *c;
 	struct MHD_Daemon *http;
+	struct MHD_Daemon *local; /* the same API on the Unix socket, root only */
+	dev_t sock_dev;		  /* the socket file this agent made, removed at exit */
+	ino_t sock_ino;
 	int epfd, timerfd, sigfd;
 	bool ready;		    /* a collection has succeeded: there is something to serve */
 	int last_err;		    /* of the last collection, 0 when it worked */
@@ -93,8 +119,13 @@ struct agent {
 	bool stop;
 };
 
-/* Per connection: how many requests reached the handler (none: MHD refused it). */
+/*
+ * Per connection: request lines MHD parsed, and requests that reached the handler. A line
+ * whose request never reached it was refused by MHD itself (headers too large or malformed)
+ * or cut off by the client.
+ */
 struct agent_conn {
+	unsigned lines;
 	unsigned requests;
 };
 
@@ -110,17 +141,27 @@ static void agent__usage(FILE *f)
 	    "  GET /v1/containers       every container, as in 'tally stats --json'\n"
 	    "  GET /v1/containers/ID    one container by its full id (404 when unknown)\n"
 	    "  GET /v1/pods             every Kubernetes pod\n"
-	    "  GET /healthz             200 'ok' once the first collection succeeded, else 503\n\n"
+	    "  GET /healthz             200 'ok' once the first collection succeeded, else 503\n"
+	    "  GET /v1/stats            what 'tally stats' prints, from the latest collection:\n"
+	    "                           ?format=table (default) or json, &all=1 for --all\n\n"
 	    "Options:\n"
 	    "  -l, --listen ADDR:PORT   address to serve on: an IPv4 address or [IPv6]\n"
 	    "                           address, and a port; 0 picks a free port, logged at\n"
 	    "                           start (default %s:%u)\n"
+	    "  -s, --socket PATH        also serve the API on a Unix socket, for 'tally stats'\n"
+	    "                           (default %s; 'none': no socket). Mode 0600 and\n"
+	    "                           root's peers only; its directory is created 0700 if\n"
+	    "                           missing. A socket left by a killed agent is replaced;\n"
+	    "                           one a live agent answers on is not (exit 1). Removed at\n"
+	    "                           exit\n"
 	    "  -p, --period DURATION    collect every DURATION: 1s (default), 500ms, 10s, ... (at\n"
 	    "                           least 10ms); 0 collects on demand: a request collects\n"
 	    "                           when the last collection is older than %llu ms, and\n"
 	    "                           requests within that window share it\n"
 	    "      --log-level LEVEL    error, warn, info (default) or debug (one line per\n"
-	    "                           collection); logs go to stderr, one line per event\n"
+	    "                           collection); one line per event\n"
+	    "      --log-file PATH      append the log to PATH (created 0640) instead of\n"
+	    "                           stderr; SIGHUP reopens it, as logrotate expects\n"
 	    "      --max-cgroups N      cgroups the CPU and network counter maps hold\n"
 	    "                           (default %u)\n"
 	    "      --bpffs DIR          pin the BPF maps and links under DIR, a bpffs directory\n"
@@ -142,11 +183,15 @@ static void agent__usage(FILE *f)
 	    "counting for the next agent (with --bpffs none, everything is detached). A new\n"
 	    "build or other --max-cgroups replaces the pinned programs, with no gap, and says\n"
 	    "so; CPU totals continue from cpu.stat then, network counters start over. SIGHUP\n"
-	    "reopens the logs (stderr: nothing to reopen).\n\n"
+	    "reopens the --log-file (with stderr, there is nothing to reopen).\n\n"
 	    "Needs root (CAP_BPF, CAP_PERFMON; CAP_NET_ADMIN and CAP_SYS_ADMIN for tc and for\n"
-	    "looking into pod network namespaces), a kernel with BTF, and a cgroup v2 mount.\n",
-	    AGENT_DEFAULT_ADDR, AGENT_DEFAULT_PORT, AGENT_CACHE_NS / 1000000,
-	    TALLY_CPU_DEFAULT_MAX_CGROUPS, PIN_DEFAULT_ROOT, AGENT_DEFAULT_STATE_DIR, AGENT_MAX_URL, AGENT_MAX_CONNECTIONS,
+	    "looking into pod network namespaces), a kernel with BTF, and a cgroup v2 mount.\n"
+	    "Once started, it keeps only CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN,\n"
+	    "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (dropped from every set, the bounding set\n"
+	    "included) and sets no_new_privs.\n",
+	    AGENT_DEFAULT_ADDR, AGENT_DEFAULT_PORT, CLIENT_DEFAULT_SOCKET, AGENT_CACHE_NS / 1000000,
+	    TALLY_CPU_DEFAULT_MAX_CGROUPS, PIN_DEFAULT_ROOT, AGENT_DEFAULT_STATE_DIR,
+	    AGENT_MAX_URL, AGENT_MAX_CONNECTIONS,
 	    AGENT_CONN_TIMEOUT_S);
 }
 
@@ -224,6 +269,8 @@ static int agent__parse(int argc, char **argv, struct agent_opts *o)
 	    {"bpffs", required_argument, NULL, 'B'},
 	    {"cleanup", no_argument, NULL, 'C'},
 	    {"state-dir", required_argument, NULL, 'S'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"log-file", required_argument, NULL, 'F'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
@@ -233,6 +280,7 @@ static int agent__parse(int argc, char **argv, struct agent_opts *o)
 	o->period_ns = NSEC_PER_SEC;
 	snprintf(o->bpffs, sizeof(o->bpffs), "%s", PIN_DEFAULT_ROOT);
 	snprintf(o->state_dir, sizeof(o->state_dir), "%s", AGENT_DEFAULT_STATE_DIR);
+	o->socket = CLIENT_DEFAULT_SOCKET;
 	{
 		struct sockaddr_in *sin = (struct sockaddr_in *)&o->addr;
 
@@ -243,7 +291,7 @@ static int agent__parse(int argc, char **argv, struct agent_opts *o)
 	}
 	optind = 1;
 	opterr = 0; /* one line of our own instead of getopt's */
-	while ((opt = getopt_long(argc, argv, ":l:p:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":l:p:s:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
 			if (listen__parse(optarg, &o->addr, &o->addrlen)) {
@@ -290,6 +338,17 @@ static int agent__parse(int argc, char **argv, struct agent_opts *o)
 		case 'S':
 			if (dir__parse("--state-dir", optarg, o->state_dir, sizeof(o->state_dir)))
 				return -EINVAL;
+			break;
+		case 's':
+			if (cmd__parse_socket(optarg, &o->socket))
+				return -EINVAL;
+			break;
+		case 'F':
+			if (!*optarg) {
+				log_err("invalid --log-file '': expected a path");
+				return -EINVAL;
+			}
+			o->log_file = optarg;
 			break;
 		case 'h':
 			agent__usage(stdout);
@@ -569,6 +628,46 @@ static enum MHD_Result agent__v1(struct agent *a, struct MHD_Connection *conn, b
 }
 
 /*
+ * /v1/stats: what `tally stats` prints, written by the same functions (stats.c), so that the
+ * command prints the same bytes through the agent as on its own.
+ */
+static enum MHD_Result agent__stats(struct agent *a, struct MHD_Connection *conn)
+{
+	const char *format = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format");
+	const char *all = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "all");
+	bool json = format && !strcmp(format, "json");
+	struct body b;
+
+	if (format && !json && strcmp(format, "table"))
+		return respond_error(a, conn, MHD_HTTP_BAD_REQUEST,
+				     "unknown format '%.64s': expected table or json", format);
+	if (all && strcmp(all, "0") && strcmp(all, "1"))
+		return respond_error(a, conn, MHD_HTTP_BAD_REQUEST,
+				     "invalid all '%.64s': expected 0 or 1", all);
+	if (!agent__serving(a))
+		return agent__unavailable(a, conn);
+	if (body__open(&b, false))
+		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	stats__print(b.f, a->c, json, all && !strcmp(all, "1"));
+	if (body__close(&b))
+		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	return respond(a, conn, MHD_HTTP_OK,
+		       json ? "application/json" : "text/plain; charset=utf-8", b.buf, b.len, NULL);
+}
+
+/* The Unix socket is root's (mode 0600); this also refuses a peer that got in anyway. */
+static bool agent__peer_is_root(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return ci && !getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) &&
+	       cred.uid == 0;
+}
+
+/*
  * The handler. A request is judged on the first call, from its request line and headers,
  * before any body is read: tally takes none, so one with a body (or another method, or too
  * long a URL) is refused unread, and MHD closes the connection after that answer. Others are
@@ -593,6 +692,10 @@ static enum MHD_Result agent__handle(void *cls, struct MHD_Connection *conn, con
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 		if (ci && ci->socket_context)
 			((struct agent_conn *)ci->socket_context)->requests++;
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+		if (ci && ci->daemon == a->local && !agent__peer_is_root(conn))
+			return respond_error(a, conn, MHD_HTTP_FORBIDDEN,
+					     "the local socket serves root only");
 		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
 			return respond_error(a, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 					     "method not allowed: only GET and HEAD");
@@ -618,12 +721,32 @@ static enum MHD_Result agent__handle(void *cls, struct MHD_Connection *conn, con
 		return agent__v1(a, conn, false, url + sizeof(containers) - 1);
 	if (!strcmp(url, "/v1/pods"))
 		return agent__v1(a, conn, true, NULL);
+	if (!strcmp(url, "/v1/stats"))
+		return agent__stats(a, conn);
 	return respond_error(a, conn, MHD_HTTP_NOT_FOUND, "not found");
 }
 
 /*
- * Connections MHD refuses itself (a malformed or oversized request line or headers, silence
- * until the timeout) never reach the handler: count them as rejected when they close.
+ * MHD parsed a request line. Returns the request's context, which must stay NULL: the handler
+ * tells its first call by it.
+ */
+static void *agent__on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && ci->socket_context)
+		((struct agent_conn *)ci->socket_context)->lines++;
+	return NULL;
+}
+
+/*
+ * Requests MHD refused itself after their request line (headers too large: 431; a malformed
+ * header line: 400) or that the client abandoned mid-headers never reach the handler: count
+ * them as rejected when the connection closes. What MHD drops before it has a request line
+ * (a line with no space, which it closes without an answer; a bad HTTP version, 400 or 505; a
+ * line longer than the connection's memory, 414) and connections that send nothing are not
+ * requests it tells us about, and are not counted (docs/METRICS.md).
  */
 static void agent__on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 				 enum MHD_ConnectionNotificationCode code)
@@ -635,8 +758,8 @@ static void agent__on_connection(void *cls, struct MHD_Connection *conn, void **
 		*socket_context = calloc(1, sizeof(struct agent_conn));
 		return;
 	}
-	if (ac && !ac->requests && !a->stop)
-		a->counters.requests_rejected++;
+	if (ac && ac->lines > ac->requests && !a->stop)
+		a->counters.requests_rejected += ac->lines - ac->requests;
 	free(ac);
 	*socket_context = NULL;
 }
@@ -695,6 +818,122 @@ static int agent__listen(struct agent *a)
 	return fd;
 }
 
+static int unix__bind(int fd, const struct sockaddr_un *sun)
+{
+	mode_t old = umask(0177); /* born 0600: no window where others could connect */
+	int err = bind(fd, (const struct sockaddr *)sun, sizeof(*sun)) ? -errno : 0;
+
+	umask(old);
+	return err;
+}
+
+/*
+ * Whether an agent answers on path: 1 (its pid in *pid), 0 (nothing listens: a socket file
+ * left by an agent that was killed), or -errno (not a socket, not ours to judge).
+ */
+static int unix__probe(const struct sockaddr_un *sun, pid_t *pid)
+{
+	struct ucred cred = {};
+	socklen_t len = sizeof(cred);
+	struct stat st;
+	int fd, err;
+
+	if (lstat(sun->sun_path, &st))
+		return -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* Non-blocking: a live agent with a full backlog answers EAGAIN, which is live too. */
+	err = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) ? -errno : 0;
+	if (!err || err == -EAGAIN) {
+		if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+			*pid = cred.pid;
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	return err == -ECONNREFUSED ? 0 : err;
+}
+
+/*
+ * The local API's socket: created 0600 (its directory 0700 if missing), a stale one replaced,
+ * a live one left alone. fd or -errno, with *live the other agent's pid for -EADDRINUSE.
+ */
+static int agent__listen_unix(struct agent *a, pid_t *live)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	const char *path = a->o->socket;
+	char dir[sizeof(sun.sun_path)];
+	struct stat st;
+	char *slash;
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	memcpy(dir, path, strlen(path) + 1);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return -errno;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	err = unix__bind(fd, &sun);
+	if (err == -EADDRINUSE) {
+		err = unix__probe(&sun, live);
+		if (err == 0) {
+			/* Stale: nothing listens. Replace it. */
+			if (unlink(path) && errno != ENOENT)
+				err = -errno;
+			else
+				err = unix__bind(fd, &sun);
+		} else if (err == 1) {
+			err = -EADDRINUSE;
+		}
+	}
+	if (!err && (listen(fd, AGENT_BACKLOG) || lstat(path, &st)))
+		err = -errno;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	a->sock_dev = st.st_dev;
+	a->sock_ino = st.st_ino;
+	return fd;
+}
+
+/* Remove the socket file at exit, if it is still the one this agent made. */
+static void agent__unlink_socket(struct agent *a)
+{
+	struct stat st;
+
+	if (!a->sock_ino || lstat(a->o->socket, &st) || st.st_dev != a->sock_dev ||
+	    st.st_ino != a->sock_ino)
+		return;
+	if (unlink(a->o->socket))
+		log_warn("failed to remove socket '%s': %s, ignoring", a->o->socket,
+			 strerror(errno));
+}
+
+/* The same API with the same limits, on the TCP listener or the Unix socket. */
+static struct MHD_Daemon *agent__http_start(struct agent *a, int lfd, unsigned flags)
+{
+	/* MHD_USE_EPOLL without MHD_USE_INTERNAL_POLLING_THREAD: MHD runs in our loop. */
+	return MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | flags, 0, NULL, NULL,
+				agent__handle, a, MHD_OPTION_EXTERNAL_LOGGER, agent__http_log, a,
+				MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_CONNECTION_LIMIT,
+				(unsigned)AGENT_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				(size_t)AGENT_CONN_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned)AGENT_CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION,
+				agent__on_connection, a, MHD_OPTION_URI_LOG_CALLBACK,
+				agent__on_request_line, a, MHD_OPTION_END);
+}
+
 static int epoll__add(int epfd, int fd, enum agent_fd what)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = what};
@@ -709,6 +948,9 @@ static void agent__free(struct agent *a)
 	/* HTTP first: no request may see the collector go. */
 	if (a->http)
 		MHD_stop_daemon(a->http);
+	if (a->local)
+		MHD_stop_daemon(a->local);
+	agent__unlink_socket(a);
 	/* The layers' latest numbers, for the next agent to serve while it walks them again. */
 	if (a->c && a->ready && a->o->state_dir[0])
 		agent__checkpoint(a);
@@ -751,6 +993,7 @@ static struct agent *agent__new(const struct agent_opts *o, const char *root, co
 {
 	struct itimerspec its = {};
 	struct agent *a;
+	pid_t live = 0;
 	int lfd, err;
 
 	a = calloc(1, sizeof(*a));
@@ -767,15 +1010,7 @@ static struct agent *agent__new(const struct agent_opts *o, const char *root, co
 		log_err("failed to listen on '%s': %s", a->listen, strerror(-lfd));
 		goto fail;
 	}
-	/* MHD_USE_EPOLL without MHD_USE_INTERNAL_POLLING_THREAD: MHD runs in our loop. */
-	a->http = MHD_start_daemon(
-	    MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (o->addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-	    0, NULL, NULL, agent__handle, a, MHD_OPTION_EXTERNAL_LOGGER, agent__http_log, a,
-	    MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)AGENT_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)AGENT_CONN_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)AGENT_CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION, agent__on_connection, a,
-	    MHD_OPTION_END);
+	a->http = agent__http_start(a, lfd, o->addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	if (!a->http) {
 		close(lfd); /* MHD closes a given socket only once started */
 		log_err("failed to start the HTTP server on '%s'", a->listen);
@@ -801,6 +1036,28 @@ static struct agent *agent__new(const struct agent_opts *o, const char *root, co
 			log_warn("skipped %zu lines of the checkpoint in '%s' that did not parse",
 				 bad, o->state_dir);
 	}
+	/* After the load, so that a user who is not root hears that first. */
+	if (o->socket) {
+		lfd = agent__listen_unix(a, &live);
+		if (lfd == -EADDRINUSE) {
+			log_err(
+			    "failed to listen on '%s': a tally agent (pid %d) is serving there; "
+			    "stop it, or give this one another --socket",
+			    o->socket, (int)live);
+			goto fail;
+		}
+		if (lfd < 0) {
+			log_err("failed to listen on '%s': %s%s", o->socket, strerror(-lfd),
+				lfd == -EEXIST ? " (and it is not a socket: not replaced)" : "");
+			goto fail;
+		}
+		a->local = agent__http_start(a, lfd, 0);
+		if (!a->local) {
+			close(lfd);
+			log_err("failed to start the HTTP server on '%s'", o->socket);
+			goto fail;
+		}
+	}
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
 	a->sigfd = signalfd(-1, sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (a->epfd < 0 || a->sigfd < 0) {
@@ -812,6 +1069,10 @@ static struct agent *agent__new(const struct agent_opts *o, const char *root, co
 		err = epoll__add(a->epfd,
 				 MHD_get_daemon_info(a->http, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd,
 				 AGENT_HTTP);
+	if (!err && a->local)
+		err = epoll__add(a->epfd,
+				 MHD_get_daemon_info(a->local, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd,
+				 AGENT_LOCAL);
 	/* Drained as it fills (disk__read), applied at each collection. */
 	if (!err && collector__disk(a->c))
 		err = epoll__add(a->epfd, disk__fd(collector__disk(a->c)), AGENT_DISK);
@@ -842,10 +1103,20 @@ static void agent__signal(struct agent *a)
 
 	while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
-		case SIGHUP:
-			/* Logs go to stderr, which whoever started us owns: nothing to reopen. */
-			log_info("received SIGHUP: reopening logs");
+		case SIGHUP: {
+			/* With stderr there is nothing to reopen: whoever started us owns it. */
+			int err = log__reopen();
+
+			if (err)
+				log_err("failed to reopen log file '%s': %s (still logging to the "
+					"old one)",
+					log__file(), strerror(-err));
+			else if (log__file())
+				log_info("received SIGHUP: reopened logs ('%s')", log__file());
+			else
+				log_info("received SIGHUP: logging to stderr, nothing to reopen");
 			break;
+		}
 		default:
 			log_info("received SIG%s: shutting down", sigabbrev_np(si.ssi_signo));
 			a->stop = true;
@@ -864,6 +1135,9 @@ static int agent__run(struct agent *a)
 
 		/* MHD's connection timeouts and pending work: wake up in time for them. */
 		if (MHD_get_timeout(a->http, &ms) == MHD_YES)
+			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
+		if (a->local && MHD_get_timeout(a->local, &ms) == MHD_YES &&
+		    (timeout < 0 || ms < (MHD_UNSIGNED_LONG_LONG)timeout))
 			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
 		n = epoll_wait(a->epfd, ev, sizeof(ev) / sizeof(ev[0]), timeout);
 		if (n < 0 && errno != EINTR) {
@@ -891,11 +1165,15 @@ static int agent__run(struct agent *a)
 				break;
 			}
 			case AGENT_HTTP:
+			case AGENT_LOCAL:
 				break; /* MHD_run below */
 			}
 		}
-		if (!a->stop)
+		if (!a->stop) {
 			MHD_run(a->http);
+			if (a->local)
+				MHD_run(a->local);
+		}
 	}
 	return 0;
 }
@@ -949,12 +1227,20 @@ int cmd_agent(int argc, char **argv)
 	struct agent *a = NULL;
 	struct prom_agent counters;
 	sigset_t sigs, old;
-	char root[PATH_MAX], hooks[256], period[64];
+	char root[PATH_MAX], hooks[256], period[64], caps[512], sock[PATH_MAX + 16] = "";
+	uint64_t kept;
 	int err, ret = 1;
 
 	err = agent__parse(argc, argv, &o);
 	if (err)
 		return err > 0 ? 0 : 2;
+	if (o.log_file) {
+		err = log__open_file(o.log_file);
+		if (err) {
+			log_err("failed to open log file '%s': %s", o.log_file, strerror(-err));
+			return 1;
+		}
+	}
 	/* --log-level wins; else info, or debug when 'tally -v agent' asked for it. */
 	o.verbose = log__level() >= LOG_DEBUG;
 	if (!o.level_set)
@@ -974,12 +1260,22 @@ int cmd_agent(int argc, char **argv)
 	a = agent__new(&o, root, &sigs);
 	if (!a)
 		goto out;
+	/* Everything that needed more is done: programs loaded and attached, sockets bound. */
+	err = caps__restrict(AGENT_KEEP_CAPS, &kept);
+	if (err) {
+		log_err("failed to drop capabilities: %s", strerror(-err));
+		goto out;
+	}
+	caps__format(kept, caps, sizeof(caps));
+	log_info("kept capabilities %s; dropped every other one and set no_new_privs", caps);
+	if (o.socket)
+		snprintf(sock, sizeof(sock), " and '%s'", o.socket);
 	if (o.period_ns)
 		snprintf(period, sizeof(period), "collecting every %g s", o.period_ns / 1e9);
 	else
 		snprintf(period, sizeof(period), "collecting on demand (shared for %llu ms)",
 			 AGENT_CACHE_NS / 1000000);
-	log_info("listening on %s, %s; cgroup2 at '%s'; %s", a->listen, period, root,
+	log_info("listening on %s%s, %s; cgroup2 at '%s'; %s", a->listen, sock, period, root,
 		 agent__hooks(a, hooks, sizeof(hooks)));
 	if (!agent__run(a))
 		ret = 0;

@@ -15,6 +15,15 @@ enum log_level log__level(void);
 /* In JSON mode an error is a JSON document on stdout: {"error": "..."} (as bpftool does). */
 void log__set_json(bool json);
 void log__msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Send the log (fd 2) to path, appending, created 0640 if missing. log__reopen opens the same
+ * path again, for SIGHUP after logrotate renamed the file; without a log file it does nothing.
+ * 0 or -errno; the log stays where it was on failure.
+ */
+int log__open_file(const char *path);
+int log__reopen(void);
+/* The path given to log__open_file, or NULL (stderr). */
+const char *log__file(void);
 /* Route libbpf's own output here: shown at LOG_DEBUG (-v) only. */
 void log__setup_libbpf(void);
 

@@ -14,11 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <criterion/criterion.h>
 
@@ -46,6 +52,9 @@ void agent_kill(struct agent *a)
 		a->pid = 0;
 	}
 	unlink(a->log);
+	/* An agent killed by SIGKILL leaves its socket; a clean exit has removed it. */
+	if (a->sock[0])
+		unlink(a->sock);
 	agent_forget(a);
 }
 
@@ -98,6 +107,11 @@ int count_lines(const struct agent *a, const char *needle)
  */
 void agent_start(struct agent *a, const char *args)
 {
+	agent_start_at(a, NULL, args);
+}
+
+void agent_start_at(struct agent *a, const char *sock, const char *args)
+{
 	static char log[1 << 20];
 	static int seq;
 	char cmd[1024];
@@ -109,18 +123,26 @@ void agent_start(struct agent *a, const char *args)
 			slot = i;
 	cr_assert_geq(slot, 0, "too many agents");
 	*a = (struct agent){};
-	snprintf(a->log, sizeof(a->log), "/tmp/tally-test-agent-%d-%d.log", (int)getpid(), seq++);
+	snprintf(a->log, sizeof(a->log), "/tmp/tally-test-agent-%d-%d.log", (int)getpid(), seq);
+	if (!sock)
+		snprintf(a->sock, sizeof(a->sock), "/dev/shm/tally-test-%d-%d.sock", (int)getpid(),
+			 seq);
+	else if (strcmp(sock, "none"))
+		snprintf(a->sock, sizeof(a->sock), "%s", sock);
+	seq++;
 	/*
 	 * Nothing pinned and no checkpoint unless the test says where: they would outlive the
 	 * test, and tests must not touch the node's own agent's.
 	 */
-	snprintf(cmd, sizeof(cmd), "exec " TALLY " agent --listen 127.0.0.1:0 %s %s %s",
+	snprintf(cmd, sizeof(cmd),
+		 "exec " TALLY " agent --listen 127.0.0.1:0 --log-file %s --socket %s %s %s %s",
+		 a->log, a->sock[0] ? a->sock : "none",
 		 strstr(args, "--bpffs") ? "" : "--bpffs none",
 		 strstr(args, "--state-dir") ? "" : "--state-dir none", args);
 	a->pid = fork();
 	cr_assert_geq(a->pid, 0, "fork: %s", strerror(errno));
 	if (a->pid == 0) {
-		int fd = open(a->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		int fd = open(a->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 		/* The agent must not outlive a test that crashed or timed out. */
@@ -180,6 +202,79 @@ int http_connect(int port)
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0, "connect to %d: %s",
 		     port, strerror(errno));
 	return fd;
+}
+
+int unix_connect(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = 20};
+	int fd, err;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+void unix_get(const char *sock, const char *path, struct resp *r)
+{
+	int fd = unix_connect(sock);
+
+	cr_assert_geq(fd, 0, "connect to '%s': %s", sock, strerror(-fd));
+	http_send(fd, "GET", path, NULL);
+	http_read(fd, r);
+}
+
+int run_without_bpf(const char *cmd, char *out, size_t len)
+{
+	struct sock_filter filter[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bpf, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(filter) / sizeof(filter[0]), .filter = filter};
+	int pfd[2], st = 0;
+	size_t n = 0;
+	ssize_t got;
+	pid_t pid;
+
+	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (dup2(pfd[1], 1) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	/* Read to the end, keeping what fits: a child blocked on a full pipe would never exit. */
+	for (;;) {
+		char scratch[4096];
+
+		if (n + 1 < len)
+			got = read(pfd[0], out + n, len - 1 - n);
+		else
+			got = read(pfd[0], scratch, sizeof(scratch));
+		if (got <= 0)
+			break;
+		if (n + 1 < len)
+			n += got;
+	}
+	out[n] = '\0';
+	close(pfd[0]);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	return st;
 }
 
 /* Send what it takes; a server that stopped reading (and answered) is no failure here. */

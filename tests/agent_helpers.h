@@ -16,7 +16,8 @@
 struct agent {
 	pid_t pid;
 	int port;
-	char log[128];
+	char log[128];	/* --log-file, and stderr before it is opened */
+	char sock[108]; /* --socket; "" for none */
 };
 
 struct resp {
@@ -28,11 +29,16 @@ struct resp {
 };
 
 /*
- * Start `tally agent --listen 127.0.0.1:0 ARGS` with stderr to a log, and wait (bounded) for
- * its start line, which names the port and comes after the first collection. Unless ARGS
- * has --bpffs and --state-dir, the agent pins nothing and keeps no checkpoint ('none').
+ * Start `tally agent --listen 127.0.0.1:0 --log-file LOG --socket SOCK ARGS` (stderr to the
+ * log too), and wait (bounded) for its start line, which names the port and comes after the
+ * first collection. Each agent gets its own socket, /dev/shm/tally-test-<pid>-<n>.sock, so
+ * that agents of concurrent tests never meet.
+ * Unless ARGS has --bpffs and --state-dir, the agent pins nothing and keeps no checkpoint
+ * ('none').
  */
 void agent_start(struct agent *a, const char *args);
+/* The same with the socket at sock (NULL: the agent's own as above; "none": no socket). */
+void agent_start_at(struct agent *a, const char *sock, const char *args);
 /* Send sig and wait (bounded) for the exit; returns the wait status. */
 int agent_stop(struct agent *a, int sig, unsigned timeout_ms);
 /* Kill (by pid) and reap an agent still running, and remove its log. */
@@ -51,6 +57,15 @@ void read_log(const struct agent *a, char *buf, size_t len);
 int count_lines(const struct agent *a, const char *needle);
 
 int http_connect(int port);
+/* Connect to a Unix socket: the fd, or -errno (a refusal is what some tests want). */
+int unix_connect(const char *path);
+/* GET path over the agent's Unix socket. */
+void unix_get(const char *sock, const char *path, struct resp *r);
+/*
+ * Run a shell command with a seccomp filter that kills it (SIGSYS) at its first bpf() call;
+ * stdout (and stderr when cmd says 2>&1) into out. Returns the wait status.
+ */
+int run_without_bpf(const char *cmd, char *out, size_t len);
 /* Send what it takes; a server that stopped reading (and answered) is no failure here. */
 void send_all(int fd, const void *buf, size_t len);
 void resp_free(struct resp *r);

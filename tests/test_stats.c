@@ -45,15 +45,16 @@ Test(stats, json_document_matches_kernel)
 	 * what BPF counts over the interval. */
 	before = th_cpustat_ns(cg);
 	snprintf(cmd, sizeof(cmd),
-		 TALLY " stats --json --interval 400ms | python3 -c '"
-		       "import json,sys\n"
-		       "d = json.load(sys.stdin)\n"
-		       "assert isinstance(d[\"timestamp_ns\"], int)\n"
-		       "c = [x for x in d[\"containers\"] if x[\"cgroup_id\"] == %llu]\n"
-		       "assert len(c) == 1, d\n"
-		       "c = c[0]\n"
-		       "print(c[\"cpu\"][\"usage_core_nano_seconds\"], c[\"cpu\"][\"usage_nano_cores\"],"
-		       " c[\"cgroup_id\"], c[\"runtime\"], c[\"id\"], c[\"cgroup\"], c[\"pod\"])'",
+		 TALLY
+		 " stats --standalone --json --interval 400ms | python3 -c '"
+		 "import json,sys\n"
+		 "d = json.load(sys.stdin)\n"
+		 "assert isinstance(d[\"timestamp_ns\"], int)\n"
+		 "c = [x for x in d[\"containers\"] if x[\"cgroup_id\"] == %llu]\n"
+		 "assert len(c) == 1, d\n"
+		 "c = c[0]\n"
+		 "print(c[\"cpu\"][\"usage_core_nano_seconds\"], c[\"cpu\"][\"usage_nano_cores\"],"
+		 " c[\"cgroup_id\"], c[\"runtime\"], c[\"id\"], c[\"cgroup\"], c[\"pod\"])'",
 		 (unsigned long long)th_cgroup_id(cg));
 	rc = th_run(cmd, out, sizeof(out));
 	after = th_cpustat_ns(cg);
@@ -64,7 +65,8 @@ Test(stats, json_document_matches_kernel)
 	cr_expect_str_eq(runtime, "docker");
 	cr_expect_str_eq(gotid, id);
 	cr_expect_str_eq(path, cg + strlen(th_cgroot()));
-	cr_expect(strstr(out, " None\n") != NULL, "a container outside a pod has pod null: %s", out);
+	cr_expect(strstr(out, " None\n") != NULL, "a container outside a pod has pod null: %s",
+		  out);
 	cr_expect(usage >= before && usage <= after + 10000000ull,
 		  "usage %.3f s outside the kernel's %.3f..%.3f s", usage / 1e9, before / 1e9,
 		  after / 1e9);
@@ -80,14 +82,16 @@ Test(stats, table_lists_containers_and_all)
 
 	snprintf(rel, sizeof(rel), "%s/cri-containerd-%s.scope", top + strlen(th_cgroot()) + 1, id);
 	th_cgroup_create(rel);
-	cr_assert_eq(th_run(TALLY " stats --interval 100ms", out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(th_run(TALLY " stats --standalone --interval 100ms", out, sizeof(out)), 0,
+		     "%s", out);
 	cr_expect(strncmp(out, "CONTAINER", 9) == 0, "header: %s", out);
 	cr_expect(strstr(out, "0123456789ab  ") != NULL, "short id missing: %s", out);
 	cr_expect(strstr(out, "containerd") != NULL);
 	/* The test's top cgroup is no container: its own row ends with its path. */
 	snprintf(row_end, sizeof(row_end), "%s\n", top + strlen(th_cgroot()));
 	cr_expect(strstr(out, row_end) == NULL, "non-container without --all: %s", out);
-	cr_assert_eq(th_run(TALLY " stats --all --interval 100ms", out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(th_run(TALLY " stats --standalone --all --interval 100ms", out, sizeof(out)),
+		     0, "%s", out);
 	cr_expect(strstr(out, row_end) != NULL, "--all lists every cgroup: %s", out);
 }
 
@@ -97,16 +101,17 @@ Test(stats, needs_root)
 	int rc;
 
 	rc = th_run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
-		 "--bounding-set=-all " TALLY " stats 2>&1",
-		 out, sizeof(out));
+		    "--bounding-set=-all " TALLY " stats --standalone 2>&1",
+		    out, sizeof(out));
 	cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
 	cr_expect(strstr(out, "root") != NULL, "says what is missing: %s", out);
 	cr_expect_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);
 	/* In JSON mode the error is JSON, on stdout. */
 	rc = th_run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
-		 "--bounding-set=-all " TALLY " stats --json 2>/dev/null | python3 -c '"
-		 "import json,sys; print(json.load(sys.stdin)[\"error\"])'",
-		 out, sizeof(out));
+		    "--bounding-set=-all " TALLY
+		    " stats --standalone --json 2>/dev/null | python3 -c '"
+		    "import json,sys; print(json.load(sys.stdin)[\"error\"])'",
+		    out, sizeof(out));
 	cr_expect_eq(rc, 0, "JSON error not parsed: %s", out);
 	cr_expect(strstr(out, "root") != NULL, "%s", out);
 }
@@ -117,7 +122,8 @@ Test(stats, needs_cgroup2)
 	int rc;
 
 	/* A private mount namespace without the cgroup2 mount. */
-	snprintf(cmd, sizeof(cmd), "unshare -m sh -c 'umount -l %s && " TALLY " stats' 2>&1",
+	snprintf(cmd, sizeof(cmd),
+		 "unshare -m sh -c 'umount -l %s && " TALLY " stats --standalone' 2>&1",
 		 th_cgroot());
 	rc = th_run(cmd, out, sizeof(out));
 	cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
@@ -207,7 +213,7 @@ Test(stats, writable_layer_of_overlay_root_matches_du)
 	start_container(cg1, o.merged);
 	start_container(cg2, NULL);
 	snprintf(cmd, sizeof(cmd),
-		 TALLY " stats --json --interval 100ms | python3 -c '"
+		 TALLY " stats --standalone --json --interval 100ms | python3 -c '"
 		       "import json,sys\n"
 		       "d = json.load(sys.stdin)\n"
 		       "c = {x[\"id\"]: x for x in d[\"containers\"]}\n"
@@ -271,8 +277,10 @@ static bool wait_first_sample(const char *log)
 Test(stats, pod_network_matches_link_counters)
 {
 	static const char uid[] = "0f0e0d0c-0b0a-4998-8776-655443322110";
-	static const char cid[] = "cccc0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
-	static const char hid[] = "dddd0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
+	static const char cid[] =
+	    "cccc0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
+	static const char hid[] =
+	    "dddd0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
 	const char *top = th_test_cgroup("podnet") + strlen(th_cgroot()) + 1;
 	char rel[512], cmd[4096], out[8192], ifname[64], defname[64], log[64];
 	unsigned long long v[12], sock[4];
@@ -295,7 +303,7 @@ Test(stats, pod_network_matches_link_counters)
 	nh_sleeper_start(hcg, NULL);
 	snprintf(log, sizeof(log), "/tmp/tally-test-stats-%d.log", (int)getpid());
 	snprintf(cmd, sizeof(cmd),
-		 TALLY " -v stats --json --interval 3s 2>%s | python3 -c '"
+		 TALLY " -v stats --standalone --json --interval 3s 2>%s | python3 -c '"
 		       "import json,sys\n"
 		       "d = json.load(sys.stdin)\n"
 		       "p = [x for x in d[\"pods\"] if x[\"uid\"] == \"%s\"][0][\"network\"]\n"
@@ -334,8 +342,9 @@ Test(stats, pod_network_matches_link_counters)
 	rc = pclose(tally);
 	cr_assert_eq(rc, 0, "tally stats --json | python3 failed (%d): %s", rc, out);
 	nh_stats_read(l.host, &host);
-	cr_assert_eq(sscanf(out, "%63s %63s %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
-				 "%llu %llu %llu",
+	cr_assert_eq(sscanf(out,
+			    "%63s %63s %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
+			    "%llu %llu %llu",
 			    ifname, defname, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
 			    &v[8], &v[9], &sock[0], &sock[1], &sock[2], &sock[3]),
 		     16, "unexpected output: %s", out);
