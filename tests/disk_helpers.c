@@ -473,3 +473,31 @@ void dh_container_start(const char *cg, const char *root)
 	cr_assert_eq(read(p[0], &b, 1), 1, "the container process failed to start");
 	close(p[0]);
 }
+
+/* Drop path from list (of n entries) and free it; false when it is not there. */
+static bool forget(char **list, int *n, const char *path)
+{
+	for (int i = 0; i < *n; i++)
+		if (!strcmp(list[i], path)) {
+			free(list[i]);
+			memmove(&list[i], &list[i + 1], (*n - i - 1) * sizeof(list[0]));
+			(*n)--;
+			return true;
+		}
+	return false;
+}
+
+void dh_overlay_remove(struct dh_overlay *o)
+{
+	int rc;
+
+	cr_assert_eq(umount2(o->merged, 0), 0, "unmount %s: %s", o->merged, strerror(errno));
+	pthread_mutex_lock(&lock);
+	forget(mounts, &n_mounts, o->merged);
+	pthread_mutex_unlock(&lock);
+	rc = run_rm_rf(o->root);
+	cr_assert_eq(rc, 0, "rm -rf %s: exit %d", o->root, rc);
+	pthread_mutex_lock(&lock);
+	forget(tmpdirs, &n_tmpdirs, o->root);
+	pthread_mutex_unlock(&lock);
+}

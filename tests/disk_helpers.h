@@ -80,4 +80,11 @@ uint64_t dh_ino(const char *path); /* lstat */
 /* Release everything above, newest first: trees, engines, mounts, directories. */
 void dh_cleanup(void);
 
+/*
+ * Unmount an overlay that dh_overlay_mount mounted and remove its directory now (as a runtime
+ * removes a container's layer), asserting both; dh_cleanup then forgets them. For tests that
+ * make more overlays over their run than dh_cleanup could hold at once.
+ */
+void dh_overlay_remove(struct dh_overlay *o);
+
 #endif
