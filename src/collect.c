@@ -25,6 +25,12 @@ struct generation {
 	bool valid;
 };
 
+/*
+ * How long a container must have had no overlay root before tally stops looking (runc joins
+ * the cgroup, then pivots to the container's root, within a second or so under load).
+ */
+#define WL_SETTLE_NS (3 * NSEC_PER_SEC)
+
 /* A container's writable layer, kept while the container lives. */
 struct wlayer {
 	uint64_t cgid;
@@ -32,6 +38,8 @@ struct wlayer {
 	char *upperdir;
 	char why[160];
 	bool settled; /* found, or known not to exist: not looked up again */
+	int err;		/* the last lookup's answer, when it found no layer */
+	uint64_t err_since_ns;	/* CLOCK_MONOTONIC since when it has been that answer */
 	bool scanning;	/* its first walk is with the worker (scanq); tree is NULL meanwhile */
 	bool from_ckpt; /* while scanning: usage is the checkpoint's, not verified */
 	struct disk_usage usage;
@@ -252,6 +260,7 @@ static void wl_lookup(struct collector *c, const struct cg_node *n, struct wlaye
 {
 	struct layer_info li = {};
 	char dir[PATH_MAX];
+	uint64_t now;
 	int err;
 
 	snprintf(dir, sizeof(dir), "%s%s", c->root, n->path[1] ? n->path : "");
@@ -261,8 +270,18 @@ static void wl_lookup(struct collector *c, const struct cg_node *n, struct wlaye
 
 		if (why != w->why)
 			snprintf(w->why, sizeof(w->why), "%s", why);
-		/* Only "no process yet" may change: a root filesystem does not. */
-		w->settled = err != -ESRCH;
+		/*
+		 * A runtime moves the container's first process into the cgroup before it
+		 * switches to the container's root: "not an overlay" may be the host's root,
+		 * seen in between. Settled only once it has been the answer for a while;
+		 * "no process yet" never settles.
+		 */
+		now = clock__monotonic_ns();
+		if (err != w->err || !w->err_since_ns) {
+			w->err = err;
+			w->err_since_ns = now;
+		}
+		w->settled = err != -ESRCH && now - w->err_since_ns >= WL_SETTLE_NS;
 		goto out;
 	}
 	if (!c->disk) {
