@@ -100,10 +100,32 @@ static bool mountinfo__parse_line(struct span line, struct span *root, struct sp
 	return false;
 }
 
+/*
+ * How much of the hierarchy a cgroup2 mount shows, from its root as mountinfo gives it
+ * (relative to the reader's cgroup namespace root): 0 a subtree ("/a/b": a container without a
+ * namespace of its own), 1 the namespace's root ("/"), 2 and more its ancestors ("/..",
+ * "/../.."): the host's tree, mounted into a container that has a cgroup namespace of its own,
+ * which is what a node agent in a pod must count.
+ */
+static int root__rank(struct span root)
+{
+	int rank = 1;
+	size_t i = 0;
+
+	if (span__eq(root, "/"))
+		return 1;
+	while (i + 3 <= root.len && !memcmp(root.s + i, "/..", 3) &&
+	       (i + 3 == root.len || root.s[i + 3] == '/')) {
+		rank++;
+		i += 3;
+	}
+	return i == root.len ? rank : 0;
+}
+
 int cgroup2__find_mount(const char *mountinfo, char *out, size_t outlen)
 {
 	struct span best = {NULL, 0};
-	bool found = false, best_is_root = false;
+	int best_rank = -1;
 	const char *p = mountinfo;
 
 	if (!mountinfo || !out)
@@ -113,6 +135,7 @@ int cgroup2__find_mount(const char *mountinfo, char *out, size_t outlen)
 		const char *nl = strchr(p, '\n');
 		struct span line = {p, nl ? (size_t)(nl - p) : strlen(p)};
 		struct span root = {NULL, 0}, mnt = {NULL, 0}, fstype = {NULL, 0};
+		int rank;
 
 		p = nl ? nl + 1 : p + line.len;
 		if (!mountinfo__parse_line(line, &root, &mnt, &fstype) ||
@@ -120,19 +143,14 @@ int cgroup2__find_mount(const char *mountinfo, char *out, size_t outlen)
 			continue;
 		if (!mnt.len)
 			continue;
-		/*
-		 * A mount whose root is not "/" shows only a subtree (a container without a cgroup
-		 * namespace): usable, but the real root is better when both are there.
-		 */
-		if (!found || (!best_is_root && span__eq(root, "/"))) {
+		/* The widest view wins; the first of equals. */
+		rank = root__rank(root);
+		if (rank > best_rank) {
 			best = mnt;
-			best_is_root = span__eq(root, "/");
-			found = true;
+			best_rank = rank;
 		}
-		if (best_is_root)
-			break;
 	}
-	if (!found)
+	if (best_rank < 0)
 		return -ENOENT;
 	return mountinfo__unescape(best, out, outlen);
 }

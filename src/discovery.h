@@ -13,8 +13,9 @@
 
 /*
  * Find the cgroup2 mount point in a /proc/<pid>/mountinfo buffer (NUL-terminated).
- * Mount points are unescaped (\040 -> space, ...). When several cgroup2 mounts exist the
- * first one whose root field is "/" wins. Returns 0, -ENOENT when there is none, -ENAMETOOLONG
+ * Mount points are unescaped (\040 -> space, ...). When several cgroup2 mounts exist the one
+ * that shows the most of the hierarchy wins: a root field of "/.." (the host's tree, seen
+ * from a container's cgroup namespace) over "/" over a subtree; the first of equals. Returns 0, -ENOENT when there is none, -ENAMETOOLONG
  * when it does not fit in out.
  */
 int cgroup2__find_mount(const char *mountinfo, char *out, size_t outlen);

@@ -326,6 +326,16 @@ Test(discovery, mountinfo_prefers_root_slash)
 	check_mount_file(FIX_MI "container.txt", 0, "/host/sys/fs/cgroup");
 }
 
+Test(discovery, mountinfo_prefers_the_host_tree_in_a_cgroup_namespace)
+{
+	/*
+	 * A pod with a cgroup namespace of its own: the runtime's mount shows "/" (the pod's
+	 * subtree), the host's tree mounted in shows "/../../.." and is the one to count; a
+	 * sibling subtree ("/../../../kubepods/other") is not.
+	 */
+	check_mount_file(FIX_MI "pod-cgroupns.txt", 0, "/host/sys/fs/cgroup");
+}
+
 Test(discovery, mountinfo_only_subtree)
 {
 	check_mount_file(FIX_MI "container-nsroot.txt", 0, "/sys/fs/cgroup");

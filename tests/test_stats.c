@@ -131,6 +131,32 @@ Test(stats, needs_cgroup2)
 	cr_expect(strstr(out, "mount -t cgroup2") != NULL, "says how to fix it: %s", out);
 }
 
+/*
+ * Run from a pod with a cgroup namespace of its own (the runtime's cgroup2 mount shows only
+ * the pod's subtree), tally counts the host's tree it also sees: the test's own cgroup, above
+ * the namespace's root, is listed by its host path.
+ */
+Test(stats, counts_the_host_tree_from_a_cgroup_namespace)
+{
+	const char *top = th_test_cgroup("stats-cgroupns"), *ns, *dir;
+	char rel[512], cmd[4096], out[4096];
+	int rc;
+
+	snprintf(rel, sizeof(rel), "%s/pod", top + strlen(th_cgroot()) + 1);
+	ns = th_cgroup_create(rel);
+	dir = dh_tmpdir("stats-cgroupns");
+	snprintf(cmd, sizeof(cmd),
+		 "sh -c 'echo $$ > %s/cgroup.procs && exec unshare -C -m sh -c \"mount -t cgroup2 "
+		 "none %s && " TALLY " stats --standalone --all --json --interval 100ms; umount "
+		 "%s\"' | python3 -c 'import json,sys\n"
+		 "d = json.load(sys.stdin)\n"
+		 "p = [c[\"cgroup\"] for c in d[\"cgroups\"]]\n"
+		 "assert \"%s\" in p, p\n'",
+		 ns, dir, dir, top + strlen(th_cgroot()));
+	rc = th_run(cmd, out, sizeof(out));
+	cr_expect_eq(rc, 0, "%s", out);
+}
+
 Test(stats, bad_arguments_and_help)
 {
 	char out[8192];
