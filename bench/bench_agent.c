@@ -127,6 +127,7 @@ static struct {
 	bool bpffs_mounted;
 	char pins[PATH_MAX + 8]; /* <bpffs>/tally, given to --bpffs */
 	char log[PATH_MAX];
+	char sock[PATH_MAX]; /* given to --socket */
 	char devs[NETNS_PODS][IF_NAMESIZE];
 	int n_devs;
 	pid_t kids[MAX_KIDS];
@@ -473,6 +474,10 @@ static void cleanup_all(void)
 	if (g.log[0])
 		unlink(g.log);
 	g.log[0] = '\0';
+	/* The agent removes it at exit; not when it had to be killed. */
+	if (g.sock[0])
+		unlink(g.sock);
+	g.sock[0] = '\0';
 	unlock();
 }
 
@@ -1160,8 +1165,9 @@ static void agent_start(int *port)
 	g.agent = kid_fork(fd, fd);
 	if (g.agent == 0) {
 		char pid[24];
-		const char *argv[] = {TALLY_BIN, "agent",   "--listen", "127.0.0.1:0", "--period",
-				      "1s",	 "--bpffs", g.pins,	NULL};
+		const char *argv[] = {TALLY_BIN,  "agent", "--listen", "127.0.0.1:0",
+				      "--period", "1s",	   "--socket", g.sock,
+				      "--bpffs",  g.pins,  NULL};
 
 		snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 		if (write_str(top_procs, pid) || unshare(CLONE_NEWCGROUP | CLONE_NEWNS) ||
@@ -1174,7 +1180,7 @@ static void agent_start(int *port)
 			_exit(126);
 		}
 		if (!has_bpffs)
-			argv[6] = NULL;
+			argv[8] = NULL;
 		execv(TALLY_BIN, (char *const *)argv);
 		_exit(127);
 	}
@@ -1523,6 +1529,9 @@ int bench_agent(int argc, char **argv)
 		cg_track(xasprintf("%s", g.v1top[i]));
 	}
 	snprintf(g.log, sizeof(g.log), "/dev/shm/tally-bench-%d-agent.log", self);
+	/* Not the default socket: an agent already serving there (a DaemonSet's, another run's)
+	 * would make this one exit. */
+	snprintf(g.sock, sizeof(g.sock), "/dev/shm/tally-bench-%d-agent.sock", self);
 	/*
 	 * The layers on a tmpfs of our own: tally's fanotify filesystem mark then sees our
 	 * containers' writes only, not the rest of the machine's.
