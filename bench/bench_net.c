@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -51,8 +49,6 @@
 
 #define MAX_PODS    500
 #define MAX_NETNS   (MAX_PODS + 1)
-#define MAX_CGROUPS (MAX_PODS + 4)
-#define MAX_KIDS    (MAX_PODS + 8)
 #define TICK_REPS   11
 #define STREAM_SECS 4 /* figure 1, each stream */
 /* Figure 2: runs of TPUT_SECS without and with tally, TPUT_REPS each (single runs vary by 10%). */
@@ -63,27 +59,22 @@
 
 static const int pod_steps[] = {10, 100, 500};
 
-/* What this benchmark created, for cleanup; creation and cleanup hold the lock. */
+/*
+ * What this benchmark created, for cleanup, besides the guard's children and cgroups (see
+ * bench.h); creation and cleanup hold the guard's lock.
+ */
 static struct {
-	pthread_mutex_t lock;
-	bool active;
-	pthread_t main_thread;
 	char top[PATH_MAX + 32]; /* <cgroup2>/tally-bench-<pid>-net */
-	char *cgroups[MAX_CGROUPS];
-	int n_cgroups;
 	char netns[MAX_NETNS][64];
 	int n_netns;
 	char devs[MAX_NETNS][IF_NAMESIZE];
 	int n_devs;
-	pid_t kids[MAX_KIDS];
-	int n_kids;
 	/* Owned by the main thread; freed by it (a signal's cleanup leaves them to exit). */
 	struct tally_net *net;
 	struct podnet *pods;
 	int stats_fd;
 } g = {.stats_fd = -1};
 
-static sigset_t sigs, old_mask;
 static char cgroot[PATH_MAX];
 
 struct pod {
@@ -108,34 +99,6 @@ static struct {
 	pid_t server;
 } st;
 
-static volatile sig_atomic_t signalled;
-
-static void die(const char *what, int err)
-{
-	/*
-	 * A failure caused by the signal's cleanup (a child killed under us): let that cleanup
-	 * have the lock and end the process.
-	 */
-	if (signalled) {
-		while (!pthread_mutex_unlock(&g.lock))
-			;
-		for (;;)
-			pause();
-	}
-	fprintf(stderr, "bench: failed to %s: %s\n", what, strerror(err < 0 ? -err : err));
-	exit(1);
-}
-
-static void lock(void)
-{
-	pthread_mutex_lock(&g.lock);
-}
-
-static void unlock(void)
-{
-	pthread_mutex_unlock(&g.lock);
-}
-
 /* --- small helpers --- */
 
 static int cmp_double(const void *a, const void *b)
@@ -155,76 +118,7 @@ static double median_d(const double *in, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-/* A growing text buffer. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static int sbuf__addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sbuf__addf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return -EINVAL;
-		if (b->p && b->len + (size_t)n < b->cap) {
-			b->len += (size_t)n;
-			return 0;
-		}
-		size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-		char *p = realloc(b->p, cap);
-
-		if (!p)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
-}
-
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
-	ssize_t len = (ssize_t)strlen(s);
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, len) != len)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
 /* --- children --- */
-
-/* Close every fd from 3 up but keep (-1: none). */
-static void close_others(int keep1, int keep2)
-{
-	int k[2] = {keep1 < keep2 ? keep1 : keep2, keep1 < keep2 ? keep2 : keep1};
-	unsigned lo = 3;
-
-	for (int i = 0; i < 2; i++) {
-		if (k[i] < (int)lo)
-			continue;
-		if ((unsigned)k[i] > lo)
-			close_range(lo, (unsigned)k[i] - 1, 0);
-		lo = (unsigned)k[i] + 1;
-	}
-	close_range(lo, ~0U, 0);
-}
 
 struct child {
 	const char *cg;	    /* absolute cgroup dir, or NULL */
@@ -241,35 +135,18 @@ struct child {
  */
 static pid_t child_start(const struct child *c)
 {
-	pid_t parent = getpid(), pid;
+	pid_t pid = bench__fork(c->out_fd, -1, c->keep1, c->keep2);
 
-	lock();
-	if (g.n_kids == MAX_KIDS)
-		die("track a child", E2BIG);
-	pid = fork();
-	if (pid < 0)
-		die("fork", errno);
 	if (pid == 0) {
 		char buf[32];
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC), fd;
+		int fd;
 
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &old_mask, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		dup2(c->out_fd >= 0 ? c->out_fd : null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		dup2(null, STDIN_FILENO);
-		close_others(c->keep1, c->keep2);
 		if (c->cg) {
 			char path[PATH_MAX + 16];
 
 			snprintf(path, sizeof(path), "%s/cgroup.procs", c->cg);
 			snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-			if (write_str(path, buf))
+			if (bench__write_str(path, buf))
 				_exit(2);
 		}
 		if (c->nspath) {
@@ -281,36 +158,13 @@ static pid_t child_start(const struct child *c)
 		c->fn(c->arg);
 		_exit(0);
 	}
-	g.kids[g.n_kids++] = pid;
-	unlock();
 	return pid;
-}
-
-static void kid_forget(pid_t pid)
-{
-	lock();
-	for (int i = 0; i < g.n_kids; i++)
-		if (g.kids[i] == pid) {
-			g.kids[i] = g.kids[--g.n_kids];
-			break;
-		}
-	unlock();
-}
-
-static int kid_wait(pid_t pid)
-{
-	int status = -1;
-
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	kid_forget(pid);
-	return status;
 }
 
 static void kid_stop(pid_t pid)
 {
 	kill(pid, SIGKILL);
-	kid_wait(pid);
+	bench__wait(pid);
 }
 
 static void exec_argv(void *arg)
@@ -321,93 +175,25 @@ static void exec_argv(void *arg)
 	_exit(127);
 }
 
-/* Run argv (no cgroup, this namespace), output discarded; its exit status or -1. */
-static int run(const char *const argv[])
-{
-	struct child c = {
-	    .out_fd = -1, .keep1 = -1, .keep2 = -1, .fn = exec_argv, .arg = (void *)argv};
-	int status = kid_wait(child_start(&c));
-
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 #define RUN(...)                                                                                   \
 	do {                                                                                       \
 		const char *const argv_[] = {__VA_ARGS__, NULL};                                   \
-		if (run(argv_))                                                                    \
-			die("run ip (iproute2)", EIO);                                             \
+		if (bench__run(argv_, -1))                                                         \
+			bench__die("run ip (iproute2)", EIO);                                      \
 	} while (0)
-
-/*
- * `ip -batch -` fed with text. Used on the cleanup path too, so it never dies: returns ip's
- * exit status, or -1. force: go on after a failed line (ip's -force).
- */
-static int ip_batch(const char *text, size_t len, bool force)
-{
-	const char *argv[] = {"ip", force ? "-force" : "-batch", force ? "-batch" : "-",
-			      force ? "-" : NULL, NULL};
-	int fds[2], status = -1;
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC))
-		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-		sigprocmask(SIG_SETMASK, &old_mask, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(fds[0], STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		/* Errors are expected when cleaning up (what was never made); quiet then. */
-		if (force)
-			dup2(null, STDERR_FILENO);
-		close_others(-1, -1);
-		execvp("ip", (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[0]);
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fds[1], text + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	close(fds[1]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 /* --- cgroups --- */
 
 static const char *mkcg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static const char *mkcg(const char *fmt, ...)
 {
-	char rel[PATH_MAX], *abs = NULL;
 	va_list ap;
+	char *abs;
 
 	va_start(ap, fmt);
-	vsnprintf(rel, sizeof(rel), fmt, ap);
+	abs = bench__vpath(g.top, fmt, ap);
 	va_end(ap);
-	if (asprintf(&abs, "%s/%s", g.top, rel) < 0)
-		die("allocate", ENOMEM);
-	lock();
-	if (g.n_cgroups == MAX_CGROUPS)
-		die("track a cgroup", E2BIG);
-	if (mkdir(abs, 0755))
-		die("create a cgroup", errno);
-	g.cgroups[g.n_cgroups++] = abs;
-	unlock();
-	return abs;
+	return bench__cg_make(abs);
 }
 
 static uint64_t cgid_of(const char *dir)
@@ -415,30 +201,17 @@ static uint64_t cgid_of(const char *dir)
 	struct stat sb;
 
 	if (stat(dir, &sb))
-		die("stat a cgroup", errno);
+		bench__die("stat a cgroup", errno);
 	return sb.st_ino;
 }
 
 /* --- cleanup --- */
 
-static void rmdir_retry(const char *p)
+/* The guard's callback (bench.h). */
+static void net_cleanup(bool owner)
 {
-	/* A task that was just reaped can keep its cgroup busy for a moment. */
-	for (int i = 0; i < 200 && rmdir(p) && errno == EBUSY; i++)
-		sleep_ms(10);
-}
-
-static void cleanup_all(void)
-{
-	bool owner = pthread_equal(pthread_self(), g.main_thread);
 	struct sbuf b = {};
 
-	lock();
-	if (!g.active) {
-		unlock();
-		return;
-	}
-	g.active = false;
 	if (owner) {
 		/* Detaches tc from the pods' veths and the programs from the cgroup root. */
 		podnet__free(g.pods);
@@ -450,61 +223,21 @@ static void cleanup_all(void)
 		g.stats_fd = -1;
 	}
 	/* Processes first: a namespace lives as long as one of them is inside. */
-	for (int i = 0; i < g.n_kids; i++)
-		kill(g.kids[i], SIGKILL);
-	for (int i = 0; i < g.n_kids; i++)
-		while (waitpid(g.kids[i], NULL, 0) < 0 && errno == EINTR)
-			;
-	g.n_kids = 0;
+	bench__kill_all();
 	/*
 	 * Deleting a namespace unregisters its devices, the veth pairs with them, in one batch
 	 * of the kernel's (about 0.3 s for 500 pairs here), where deleting 500 veths one by one
-	 * takes 11 s. It is asynchronous: wait for the host ends to go, then delete what is left.
+	 * takes 11 s. It is asynchronous: bench__links_del waits for the host ends to go.
 	 */
 	for (int i = 0; i < g.n_netns; i++)
 		sbuf__addf(&b, "netns del %s\n", g.netns[i]);
 	if (b.p)
-		ip_batch(b.p, b.len, true);
-	for (int t = 0; t < 500; t++) {
-		bool left = false;
-
-		for (int i = 0; i < g.n_devs && !left; i++)
-			left = if_nametoindex(g.devs[i]) > 0;
-		if (!left)
-			break;
-		sleep_ms(20);
-	}
-	b.len = 0;
-	for (int i = 0; i < g.n_devs; i++)
-		if (if_nametoindex(g.devs[i]) > 0)
-			sbuf__addf(&b, "link del %s\n", g.devs[i]);
-	if (b.len)
-		ip_batch(b.p, b.len, true);
+		bench__ip_batch(b.p, b.len, true);
 	free(b.p);
+	bench__links_del(g.devs, g.n_devs);
 	g.n_netns = g.n_devs = 0;
-	while (g.n_cgroups) {
-		char *p = g.cgroups[--g.n_cgroups];
-
-		rmdir_retry(p);
-		free(p);
-	}
-	if (g.top[0])
-		rmdir_retry(g.top);
+	bench__cgroups_remove();
 	g.top[0] = '\0';
-	unlock();
-}
-
-static void *signal_thread(void *arg)
-{
-	int sig = 0;
-
-	if (sigwait(&sigs, &sig))
-		return NULL;
-	signalled = 1;
-	fprintf(stderr, "net: signal %d, removing what the benchmark created\n", sig);
-	cleanup_all();
-	/* exit, not _exit: the other benchmarks' atexit cleanups run too. */
-	exit(128 + sig);
 }
 
 /* --- BPF figures --- */
@@ -566,8 +299,8 @@ static void others_check(int ifindex, uint32_t own)
 static void stream_sysctls(void *arg)
 {
 	/* Before the device exists in there: no IPv6 address, no ND, MLD or RS on the link. */
-	if (write_str("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1") ||
-	    write_str("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1"))
+	if (bench__write_str("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1") ||
+	    bench__write_str("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1"))
 		_exit(1);
 }
 
@@ -577,7 +310,7 @@ static void stream_create(void)
 	/* A /30 of its own, away from the tests' 10.200-249 range. */
 	uint32_t base = (10u << 24) | ((150u + (pid / 256) % 50) << 16) | ((pid % 256u) << 8);
 	struct in_addr a;
-	char path[128], hnet[32], pnet[32];
+	char hnet[32], pnet[32];
 	struct child c = {.out_fd = -1, .keep1 = -1, .keep2 = -1, .fn = stream_sysctls};
 
 	snprintf(st.ns, sizeof(st.ns), "tally-bench-%d-stream", pid);
@@ -591,26 +324,25 @@ static void stream_create(void)
 	snprintf(hnet, sizeof(hnet), "%s/30", st.host_ip);
 	snprintf(pnet, sizeof(pnet), "%s/30", st.peer_ip);
 
-	lock();
+	bench__lock();
 	strcpy(g.netns[g.n_netns++], st.ns);
 	strcpy(g.devs[g.n_devs++], st.dev);
 	RUN("ip", "netns", "add", st.ns);
 	c.nspath = st.nspath;
-	if (kid_wait(child_start(&c)))
-		die("turn IPv6 off in the stream's namespace", EIO);
+	if (bench__wait(child_start(&c)))
+		bench__die("turn IPv6 off in the stream's namespace", EIO);
 	RUN("ip", "link", "add", st.dev, "type", "veth", "peer", "name", "eth0", "netns", st.ns);
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", st.dev);
-	if (write_str(path, "1"))
-		die("turn IPv6 off on the stream's veth", errno);
+	if (bench__ipv6_off(st.dev))
+		bench__die("turn IPv6 off on the stream's veth", errno);
 	RUN("ip", "addr", "add", hnet, "dev", st.dev);
 	RUN("ip", "link", "set", st.dev, "up");
 	RUN("ip", "-n", st.ns, "addr", "add", pnet, "dev", "eth0");
 	RUN("ip", "-n", st.ns, "link", "set", "eth0", "up");
 	RUN("ip", "-n", st.ns, "link", "set", "lo", "up");
-	unlock();
+	bench__unlock();
 	st.ifindex = (int)if_nametoindex(st.dev);
 	if (st.ifindex <= 0)
-		die("find the stream's veth", ENODEV);
+		bench__die("find the stream's veth", ENODEV);
 	st.srv_cg = mkcg("srv");
 	st.cli_cg = mkcg("cli");
 	st.cli_cgid = cgid_of(st.cli_cg);
@@ -657,8 +389,8 @@ static void server_start(void)
 	st.server = child_start(&c);
 	for (int t = 0; !listening(st.host_ip, atoi(st.port)); t++) {
 		if (t == 500 || waitpid(st.server, NULL, WNOHANG) != 0)
-			die("start the iperf3 server (install iperf3)", EIO);
-		sleep_ms(10);
+			bench__die("start the iperf3 server (install iperf3)", EIO);
+		bench__sleep_ms(10);
 	}
 }
 
@@ -711,7 +443,7 @@ static void iperf_run(int secs, const char *const *extra, struct iperf *out)
 		argv[i++] = *extra++;
 	argv[i] = NULL;
 	if (pipe2(fds, O_CLOEXEC))
-		die("create a pipe", errno);
+		bench__die("create a pipe", errno);
 	c.out_fd = fds[1];
 	pid_t pid = child_start(&c);
 
@@ -723,16 +455,16 @@ static void iperf_run(int secs, const char *const *extra, struct iperf *out)
 			break;
 		buf[n] = '\0';
 		if (sbuf__addf(&json, "%s", buf))
-			die("allocate", ENOMEM);
+			bench__die("allocate", ENOMEM);
 	}
 	close(fds[0]);
-	status = kid_wait(pid);
+	status = bench__wait(pid);
 	if (!json.p || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		const char *e = json.p ? strstr(json.p, "\"error\"") : NULL;
 
 		fprintf(stderr, "bench: iperf3 -c failed (status %d): %.200s\n", status,
 			e ? e : "no output");
-		die("run the iperf3 client", EIO);
+		bench__die("run the iperf3 client", EIO);
 	}
 	out->bps = json_num(json.p, "\"sum_received\"", "bits_per_second");
 	out->sent_pps = json_num(json.p, "\"sum_sent\"", "packets") /
@@ -749,10 +481,10 @@ static struct tally_net *tally_on(void)
 	int err;
 
 	if (!n)
-		die("load and attach the network programs", errno);
+		bench__die("load and attach the network programs", errno);
 	err = net__attach_if(n, st.ifindex);
 	if (err)
-		die("attach tc to the stream's veth", err);
+		bench__die("attach tc to the stream's veth", err);
 	return n;
 }
 
@@ -768,7 +500,7 @@ static void cg_sums(struct tally_net *n, struct cg_sums *out)
 	int err = net__read_cgroups(n, &s);
 
 	if (err)
-		die("read the cgroup counters", err);
+		bench__die("read the cgroup counters", err);
 	*out = (struct cg_sums){};
 	for (size_t i = 0; i < s.n; i++) {
 		out->rx += s.e[i].rx_packets;
@@ -794,11 +526,11 @@ static void fig1_stream(const char *title, const char *const *extra, bool udp)
 	cg_sums(g.net, &a);
 	for (int i = 0; i < N_PROGS; i++)
 		if (bench__prog_stats(fds[i], &ns0[i], &n0[i]))
-			die("read program info", errno);
+			bench__die("read program info", errno);
 	iperf_run(STREAM_SECS, extra, &r);
 	for (int i = 0; i < N_PROGS; i++)
 		if (bench__prog_stats(fds[i], &ns1[i], &n1[i]))
-			die("read program info", errno);
+			bench__die("read program info", errno);
 	cg_sums(g.net, &b);
 	others_check(st.ifindex, 1);
 	net__free(g.net);
@@ -887,26 +619,6 @@ static void pod_sleeper(void *arg)
 		pause();
 }
 
-static void wait_ready(int fd, int n, const char *what)
-{
-	char buf[512];
-
-	while (n > 0) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int r = poll(&p, 1, READY_SECS * 1000);
-		ssize_t got;
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			die(what, r ? errno : ETIMEDOUT);
-		got = read(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf));
-		if (got <= 0)
-			die(what, got ? errno : EPIPE);
-		n -= (int)got;
-	}
-}
-
 /* Pods [n_pods, n): namespaces, veth pairs, cgroups, one sleeping process each. */
 static void pods_grow(int n)
 {
@@ -916,8 +628,8 @@ static void pods_grow(int n)
 
 	fprintf(stderr, "net: creating pods %d to %d\n", first, n - 1);
 	if (pipe2(ready, O_CLOEXEC) || pipe2(go, O_CLOEXEC))
-		die("create a pipe", errno);
-	lock();
+		bench__die("create a pipe", errno);
+	bench__lock();
 	for (int i = first; i < n; i++) {
 		struct pod *p = &pods[i];
 
@@ -926,10 +638,10 @@ static void pods_grow(int n)
 		strcpy(g.netns[g.n_netns++], p->ns);
 		strcpy(g.devs[g.n_devs++], p->dev);
 		if (sbuf__addf(&b, "netns add %s\n", p->ns))
-			die("allocate", ENOMEM);
+			bench__die("allocate", ENOMEM);
 	}
-	if (ip_batch(b.p, b.len, false))
-		die("create the pods' network namespaces", EIO);
+	if (bench__ip_batch(b.p, b.len, false))
+		bench__die("create the pods' network namespaces", EIO);
 	for (int i = first; i < n; i++) {
 		struct pod *p = &pods[i];
 		char nspath[96];
@@ -946,31 +658,27 @@ static void pods_grow(int n)
 	}
 	close(ready[1]);
 	close(go[0]);
-	wait_ready(ready[0], n - first, "start the pods' processes");
+	bench__wait_ready(ready[0], n - first, READY_SECS, "start the pods' processes", NULL);
 	b.len = 0;
 	for (int i = first; i < n; i++)
 		sbuf__addf(&b, "link add %s type veth peer name eth0 netns %s\n", pods[i].dev,
 			   pods[i].ns);
-	if (ip_batch(b.p, b.len, false))
-		die("create the pods' veth pairs", EIO);
+	if (bench__ip_batch(b.p, b.len, false))
+		bench__die("create the pods' veth pairs", EIO);
 	b.len = 0;
 	for (int i = first; i < n; i++) {
-		char path[128];
-
-		snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
-			 pods[i].dev);
-		if (write_str(path, "1"))
-			die("turn IPv6 off on a pod's veth", errno);
+		if (bench__ipv6_off(pods[i].dev))
+			bench__die("turn IPv6 off on a pod's veth", errno);
 		sbuf__addf(&b, "link set %s up\n", pods[i].dev);
 		pods[i].host_ifindex = (int)if_nametoindex(pods[i].dev);
 	}
-	if (ip_batch(b.p, b.len, false))
-		die("bring the pods' veths up", EIO);
+	if (bench__ip_batch(b.p, b.len, false))
+		bench__die("bring the pods' veths up", EIO);
 	close(go[1]); /* go: the pods bring their ends up */
-	wait_ready(ready[0], n - first, "bring the pods' veths up");
+	bench__wait_ready(ready[0], n - first, READY_SECS, "bring the pods' veths up", NULL);
 	close(ready[0]);
 	n_pods = n;
-	unlock();
+	bench__unlock();
 	free(b.p);
 	fprintf(stderr, "net: %d pods created in %.1f s\n", n - first,
 		(clock__monotonic_ns() - t0) / 1e9);
@@ -1036,17 +744,11 @@ static int read_net_dev(const char *path, char *buf, size_t size, const char *wa
 			int *found)
 {
 	char *line, *save = NULL;
-	size_t len = 0;
-	ssize_t n;
-	int fd, count = 0;
+	ssize_t n = bench__read_small(path, buf, size);
+	int count = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = '\0';
+	if (n < 0)
+		return (int)n;
 	/*
 	 * Two header lines, then "  name: rx_bytes rx_packets errs drop fifo frame compressed
 	 * multicast tx_bytes tx_packets ..." per interface.
@@ -1085,14 +787,6 @@ struct tick_row {
 	int ok_tally, ok_enter, ok_netdev;
 };
 
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 /* For comparison: what else could read the host side's counters, with tally's tc attached. */
 static void host_alternatives(struct tick_row *row)
 {
@@ -1103,24 +797,24 @@ static void host_alternatives(struct tick_row *row)
 	int ret, found;
 
 	if (!s)
-		die("open a netlink socket", errno);
+		bench__die("open a netlink socket", errno);
 	for (int r = -1; r < TICK_REPS; r++) {
 		t0 = clock__monotonic_ns();
 		if ((ret = netif_sock__dump_links(s, &l)))
-			die("dump the host's links", ret);
+			bench__die("dump the host's links", ret);
 		if (r >= 0)
 			gl[r] = clock__monotonic_ns() - t0;
 		t0 = clock__monotonic_ns();
 		/* What podnet does per tick between link events. */
 		if ((ret = netif_sock__dump_stats(s, &l)))
-			die("dump the host's link statistics", ret);
+			bench__die("dump the host's link statistics", ret);
 		if (r >= 0)
 			gs[r] = clock__monotonic_ns() - t0;
 		row->links = (int)l.n;
 		t0 = clock__monotonic_ns();
 		if ((ret = read_net_dev("/proc/self/net/dev", buf, sizeof(buf), NULL, v, &found)) <
 		    0)
-			die("read /proc/self/net/dev", ret);
+			bench__die("read /proc/self/net/dev", ret);
 		if (r >= 0)
 			nd[r] = clock__monotonic_ns() - t0;
 	}
@@ -1148,41 +842,41 @@ static void fig3_step(int n, struct tick_row *row)
 	row->n = n;
 	g.net = net__open(cgroot, &o);
 	if (!g.net)
-		die("load and attach the network programs", errno);
+		bench__die("load and attach the network programs", errno);
 	g.pods = podnet__new(g.net);
 	if (!g.pods)
-		die("create the pod network tracker", errno);
+		bench__die("create the pod network tracker", errno);
 
 	/* Setup: the first tick attaches tc to every pod's host veth; each namespace entered once.
 	 */
 	t0 = clock__monotonic_ns();
-	c0 = thread_cpu_ns();
+	c0 = bench__thread_cpu_ns();
 	err = podnet__begin(g.pods);
 	row->attach = clock__monotonic_ns() - t0;
-	row->attach_cpu = thread_cpu_ns() - c0;
+	row->attach_cpu = bench__thread_cpu_ns() - c0;
 	if (err)
-		die("start the first tick", err);
+		bench__die("start the first tick", err);
 	t0 = clock__monotonic_ns();
 	for (int i = 0; i < n; i++) {
 		err = podnet__lookup(g.pods, pods[i].cg, &pods[i].ino);
 		if (err || !pods[i].ino)
-			die("find a pod's network namespace", err ? err : ENOENT);
+			bench__die("find a pod's network namespace", err ? err : ENOENT);
 	}
 	row->lookup = clock__monotonic_ns() - t0;
 	if ((err = podnet__end(g.pods)))
-		die("end the first tick", err);
+		bench__die("end the first tick", err);
 
 	/* One socket-counter entry per pod, as if each had traffic: the read cost is per entry. */
 	map_fd = bpf_map__fd(net__skel(g.net)->maps.cg_net);
 	vsize = (size_t)nr_cpus * sizeof(struct net_counter);
 	vals = calloc(1, vsize);
 	if (!vals)
-		die("allocate", ENOMEM);
+		bench__die("allocate", ENOMEM);
 	for (int c = 0; c < nr_cpus; c++)
 		((struct net_counter *)vals)[c] = (struct net_counter){1500, 1, 1500, 1};
 	for (int i = 0; i < n; i++)
 		if (bpf_map_update_elem(map_fd, &pods[i].cgid, vals, BPF_ANY))
-			die("fill the socket counter map", errno);
+			bench__die("fill the socket counter map", errno);
 	free(vals);
 
 	/* a: one tick as the collector does it, once every namespace is known. */
@@ -1191,15 +885,15 @@ static void fig3_step(int n, struct tick_row *row)
 
 		t0 = clock__monotonic_ns();
 		if ((err = podnet__begin(g.pods)))
-			die("start a tick", err);
+			bench__die("start a tick", err);
 		t1 = clock__monotonic_ns();
 		for (int i = 0; i < n; i++)
 			podnet__ref(g.pods, pods[i].ino);
 		if ((err = podnet__end(g.pods)))
-			die("end a tick", err);
+			bench__die("end a tick", err);
 		t2 = clock__monotonic_ns();
 		if ((err = net__read_cgroups(g.net, &s)))
-			die("read the socket counters", err);
+			bench__die("read the socket counters", err);
 		t3 = clock__monotonic_ns();
 		if (r < 0)
 			continue; /* warm-up */
@@ -1217,7 +911,7 @@ static void fig3_step(int n, struct tick_row *row)
 				 ns->ifs[0].has_stats && ns->ifs[0].has_proto;
 	}
 	if (s.n < (size_t)n)
-		die("read back every pod's socket counters", EIO);
+		bench__die("read back every pod's socket counters", EIO);
 	net_sample__free(&s);
 	host_alternatives(row);
 	others_check(pods[0].host_ifindex, 1);
@@ -1232,10 +926,10 @@ static void fig3_step(int n, struct tick_row *row)
 	/* b: a thread of its own moves between namespaces; this one never leaves the host's. */
 	err = pthread_create(&thr, NULL, enter_every_ns, &job);
 	if (err)
-		die("start a thread", err);
+		bench__die("start a thread", err);
 	pthread_join(thr, NULL);
 	if (job.err)
-		die("enter the pods' namespaces", job.err);
+		bench__die("enter the pods' namespaces", job.err);
 	row->ok_enter = (int)(job.links / 2); /* lo and eth0 */
 
 	/* c */
@@ -1251,7 +945,7 @@ static void fig3_step(int n, struct tick_row *row)
 			snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pods[i].pid);
 			ret = read_net_dev(path, devbuf, sizeof(devbuf), "eth0", v, &f);
 			if (ret < 0)
-				die("read a pod's /proc/<pid>/net/dev", ret);
+				bench__die("read a pod's /proc/<pid>/net/dev", ret);
 			found += f;
 		}
 		if (r >= 0)
@@ -1272,33 +966,16 @@ int bench_net(int argc, char **argv)
 	struct tick_row rows[sizeof(pod_steps) / sizeof(pod_steps[0])];
 	const int n_steps = (int)(sizeof(pod_steps) / sizeof(pod_steps[0]));
 	double off[TPUT_REPS], on[TPUT_REPS], cpu_off[2][TPUT_REPS], cpu_on[2][TPUT_REPS];
-	pthread_mutexattr_t ma;
-	pthread_t sig_thr;
 	uint64_t t_start = clock__monotonic_ns();
 	int err;
 
 	err = cgroup2__find_mount_file("/proc/self/mountinfo", cgroot, sizeof(cgroot));
 	if (err)
-		die("find the cgroup2 mount", err);
+		bench__die("find the cgroup2 mount", err);
 
-	/* Recursive: a failure while creating (lock held) exits through the cleanup. */
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&g.lock, &ma);
-	g.main_thread = pthread_self();
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, &old_mask);
-	err = pthread_create(&sig_thr, NULL, signal_thread, NULL);
-	if (err)
-		die("start the signal thread", err);
+	bench__guard_start("net", net_cleanup);
 	snprintf(g.top, sizeof(g.top), "%s/tally-bench-%d-net", cgroot, (int)getpid());
-	if (mkdir(g.top, 0755))
-		die("create the benchmark cgroup", errno);
-	g.active = true;
-	atexit(cleanup_all);
+	bench__cg_make(bench__asprintf("%s", g.top));
 	mkcg("pods");
 
 	printf("## Network path (tally bench, %ld CPUs)\n\n", sysconf(_SC_NPROCESSORS_ONLN));
@@ -1315,7 +992,7 @@ int bench_net(int argc, char **argv)
 	}
 	g.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (g.stats_fd < 0)
-		die("enable bpf_stats", g.stats_fd);
+		bench__die("enable bpf_stats", g.stats_fd);
 	printf("### 1. Cost per packet (bpf_stats run_time_ns / run_cnt; iperf3 from a netns to "
 	       "the host over a veth, tally attached)\n\n");
 	fig1_stream("TCP stream (iperf3, one stream)", NULL, false);
@@ -1352,20 +1029,20 @@ int bench_net(int argc, char **argv)
 	kid_stop(st.server);
 
 	/* 3: the stream link goes first, so the host's links are the pods' only. */
-	lock();
+	bench__lock();
 	{
 		char line[128];
 		int len = snprintf(line, sizeof(line), "netns del %s\n", st.ns);
 
-		ip_batch(line, (size_t)len, true);
+		bench__ip_batch(line, (size_t)len, true);
 		for (int t = 0; t < 500 && if_nametoindex(st.dev) > 0; t++)
-			sleep_ms(20);
+			bench__sleep_ms(20);
 		g.n_netns--; /* the first ones made: stream_create runs before any pod */
 		g.n_devs--;
 		memmove(g.netns[0], g.netns[1], sizeof(g.netns[0]) * g.n_netns);
 		memmove(g.devs[0], g.devs[1], sizeof(g.devs[0]) * g.n_devs);
 	}
-	unlock();
+	bench__unlock();
 	for (int i = 0; i < n_steps; i++) {
 		uint64_t t0 = clock__monotonic_ns();
 
@@ -1453,10 +1130,7 @@ int bench_net(int argc, char **argv)
 	fflush(stdout);
 
 	fprintf(stderr, "net: removing %d pods\n", n_pods);
-	cleanup_all();
-	pthread_cancel(sig_thr);
-	pthread_join(sig_thr, NULL);
-	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	bench__guard_end();
 	fprintf(stderr, "net: done in %.1f s\n", (clock__monotonic_ns() - t_start) / 1e9);
 	return 0;
 }
