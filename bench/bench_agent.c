@@ -28,18 +28,14 @@
 #include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -73,8 +69,6 @@
 #define START_S	    120
 #define STOP_S	    30
 #define MAX_PROGS   32
-#define MAX_CG	    (MAX_CONTAINERS * 4 + MAX_PODS + 16)
-#define MAX_KIDS    (MAX_CONTAINERS + 8)
 
 static const int full_steps[] = {100, 1000};
 #define MAX_STEPS ((int)(sizeof(full_steps) / sizeof(full_steps[0])))
@@ -112,16 +106,14 @@ static struct container cs[MAX_CONTAINERS];
 static int n_cs;
 static pid_t pod_pid[MAX_PODS]; /* the pod's first container: its netns for the second */
 
-/* What this benchmark created, for cleanup; creation and cleanup hold the lock. */
+/*
+ * What this benchmark created, for cleanup, besides the guard's children and cgroups (see
+ * bench.h); creation and cleanup hold the guard's lock.
+ */
 static struct {
-	pthread_mutex_t lock;
-	bool active;
-	pthread_t main_thread;
 	char top[PATH_MAX + 64];	 /* <cgroup2>/tally-bench-<pid>-agent */
 	char v1top[N_V1][PATH_MAX + 64]; /* /sys/fs/cgroup/<ctrl>/tally-bench-<pid>-agent */
-	char *cgroups[MAX_CG];		 /* v2 and v1, parents first */
-	int n_cgroups;
-	char base[PATH_MAX]; /* a tmpfs of our own: image, upper and work dirs */
+	char base[PATH_MAX];		 /* a tmpfs of our own: image, upper and work dirs */
 	bool base_mounted;
 	char bpffs[PATH_MAX]; /* a bpffs instance of our own, when tally has --bpffs */
 	bool bpffs_mounted;
@@ -130,170 +122,14 @@ static struct {
 	char sock[PATH_MAX]; /* given to --socket */
 	char devs[NETNS_PODS][IF_NAMESIZE];
 	int n_devs;
-	pid_t kids[MAX_KIDS];
-	int n_kids;
 	pid_t agent;
 	int stats_fd;
 } g = {.stats_fd = -1};
 
-static sigset_t sigs, old_mask;
 static char cgroot[PATH_MAX];
-static volatile sig_atomic_t signalled;
 static bool has_bpffs; /* `tally agent` knows --bpffs */
 
-static void die(const char *what, int err)
-{
-	/* A failure caused by the signal's cleanup: let it have the lock and end the process. */
-	if (signalled) {
-		while (!pthread_mutex_unlock(&g.lock))
-			;
-		for (;;)
-			pause();
-	}
-	fprintf(stderr, "bench: failed to %s: %s\n", what, strerror(err < 0 ? -err : err));
-	exit(1);
-}
-
-static void lock(void)
-{
-	pthread_mutex_lock(&g.lock);
-}
-
-static void unlock(void)
-{
-	pthread_mutex_unlock(&g.lock);
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-	char *s = NULL;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		die("allocate", ENOMEM);
-	return s;
-}
-
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
-	ssize_t len = (ssize_t)strlen(s);
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, len) != len)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
-/* The whole of a small file, NUL-terminated, in buf; bytes read or -errno. */
-static ssize_t read_small(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t n = 0;
-	ssize_t r = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) > 0)
-		n += (size_t)r;
-	close(fd);
-	buf[n] = '\0';
-	return r < 0 ? -errno : (ssize_t)n;
-}
-
-/* --- cgroups --- */
-
-static void cg_track(char *abs)
-{
-	if (g.n_cgroups == MAX_CG)
-		die("track a cgroup", E2BIG);
-	if (mkdir(abs, 0755))
-		die("create a cgroup", errno);
-	g.cgroups[g.n_cgroups++] = abs;
-}
-
-static void rmdir_retry(const char *p)
-{
-	/* A task that was just reaped can keep its cgroup busy for a moment. */
-	for (int i = 0; i < 200 && rmdir(p) && errno == EBUSY; i++)
-		sleep_ms(10);
-}
-
 /* --- children --- */
-
-static void kid_forget(pid_t pid)
-{
-	lock();
-	for (int i = 0; i < g.n_kids; i++)
-		if (g.kids[i] == pid) {
-			g.kids[i] = g.kids[--g.n_kids];
-			break;
-		}
-	unlock();
-}
-
-/*
- * Fork a tracked child that dies with this process. In the child: default signals, stdio on
- * /dev/null (stderr on err_fd when >= 0), every other fd closed but keep. Returns 0 in the
- * child, the pid in the parent. Call with the lock held.
- */
-static pid_t kid_fork(int keep, int err_fd)
-{
-	pid_t parent = getpid(), pid;
-
-	if (g.n_kids == MAX_KIDS)
-		die("track a child", E2BIG);
-	pid = fork();
-	if (pid < 0)
-		die("fork", errno);
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &old_mask, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		/* An exit() in the child must not run the parent's cleanup. */
-		g.active = false;
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(err_fd >= 0 ? err_fd : null, STDERR_FILENO);
-		if (keep > 3)
-			close_range(3, (unsigned)keep - 1, 0);
-		close_range(keep >= 3 ? (unsigned)keep + 1 : 3, ~0U, 0);
-		return 0;
-	}
-	g.kids[g.n_kids++] = pid;
-	return pid;
-}
-
-static int kid_wait(pid_t pid)
-{
-	int status = -1;
-
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	kid_forget(pid);
-	return status;
-}
 
 /* Wait at most ms for pid to exit; true when it did (and is reaped). */
 static bool kid_wait_for(pid_t pid, unsigned ms, int *status)
@@ -302,75 +138,12 @@ static bool kid_wait_for(pid_t pid, unsigned ms, int *status)
 		pid_t r = waitpid(pid, status, WNOHANG);
 
 		if (r == pid || (r < 0 && errno == ECHILD)) {
-			kid_forget(pid);
+			bench__forget(pid);
 			return true;
 		}
-		sleep_ms(10);
+		bench__sleep_ms(10);
 	}
 	return false;
-}
-
-/* Run argv, output discarded (stdout to out_fd when >= 0); its exit status or -1. */
-static int run(const char *const argv[], int out_fd)
-{
-	pid_t pid;
-	int status;
-
-	lock();
-	pid = kid_fork(out_fd, -1);
-	if (pid == 0) {
-		if (out_fd >= 0)
-			dup2(out_fd, STDOUT_FILENO);
-		execv(argv[0], (char *const *)argv);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	unlock();
-	status = kid_wait(pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* `ip -force -batch -` fed with text; ip's exit status or -1. Never dies (cleanup uses it). */
-static int ip_batch(const char *text)
-{
-	const char *argv[] = {"ip", "-force", "-batch", "-", NULL};
-	int fds[2], status = -1;
-	size_t len = strlen(text);
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC))
-		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-		sigprocmask(SIG_SETMASK, &old_mask, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(fds[0], STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		close_range(3, ~0U, 0);
-		execvp("ip", (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[0]);
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fds[1], text + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	close(fds[1]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* --- the agent --- */
@@ -380,7 +153,7 @@ static int agent_cleanup_pins(void)
 {
 	const char *argv[] = {TALLY_BIN, "agent", "--cleanup", "--bpffs", g.pins, NULL};
 
-	return run(argv, -1);
+	return bench__run(argv, -1);
 }
 
 /* SIGTERM, then SIGKILL after STOP_S. Wall ms of the stop, or -1 when it had to be killed. */
@@ -395,7 +168,7 @@ static double agent_stop(void)
 	kill(pid, SIGTERM);
 	if (!kid_wait_for(pid, STOP_S * 1000, &status)) {
 		kill(pid, SIGKILL);
-		kid_wait(pid);
+		bench__wait(pid);
 		g.agent = 0;
 		return -1;
 	}
@@ -405,46 +178,17 @@ static double agent_stop(void)
 
 /* --- cleanup --- */
 
-static void cleanup_all(void)
+/* The guard's callback (bench.h). */
+static void agent_cleanup(bool owner)
 {
-	char text[NETNS_PODS * 48 + 1];
-	size_t len = 0;
-
-	lock();
-	if (!g.active) {
-		unlock();
-		return;
-	}
-	g.active = false;
 	/* The agent first, by SIGTERM, so that it detaches what it attached. */
 	agent_stop();
 	if (g.stats_fd >= 0)
 		close(g.stats_fd);
 	g.stats_fd = -1;
 	/* The sleepers: their mount and network namespaces (overlays, veths) go with them. */
-	for (int i = 0; i < g.n_kids; i++)
-		kill(g.kids[i], SIGKILL);
-	for (int i = 0; i < g.n_kids; i++)
-		while (waitpid(g.kids[i], NULL, 0) < 0 && errno == EINTR)
-			;
-	g.n_kids = 0;
-	/* A namespace's devices are unregistered asynchronously: wait, then delete what is left. */
-	for (int t = 0; t < 500; t++) {
-		bool left = false;
-
-		for (int i = 0; i < g.n_devs && !left; i++)
-			left = if_nametoindex(g.devs[i]) > 0;
-		if (!left)
-			break;
-		sleep_ms(20);
-	}
-	text[0] = '\0';
-	for (int i = 0; i < g.n_devs; i++)
-		if (if_nametoindex(g.devs[i]) > 0)
-			len += (size_t)snprintf(text + len, sizeof(text) - len, "link del %s\n",
-						g.devs[i]);
-	if (len)
-		ip_batch(text);
+	bench__kill_all();
+	bench__links_del(g.devs, g.n_devs);
 	g.n_devs = 0;
 	if (g.bpffs_mounted) {
 		if (access(g.pins, F_OK) == 0 && agent_cleanup_pins())
@@ -458,12 +202,7 @@ static void cleanup_all(void)
 	if (g.bpffs[0])
 		rmdir(g.bpffs);
 	g.bpffs[0] = '\0';
-	while (g.n_cgroups) {
-		char *p = g.cgroups[--g.n_cgroups];
-
-		rmdir_retry(p);
-		free(p);
-	}
+	bench__cgroups_remove();
 	if (g.base_mounted) {
 		umount2(g.base, MNT_DETACH);
 		g.base_mounted = false;
@@ -478,19 +217,6 @@ static void cleanup_all(void)
 	if (g.sock[0])
 		unlink(g.sock);
 	g.sock[0] = '\0';
-	unlock();
-}
-
-static void *signal_thread(void *arg)
-{
-	int sig = 0;
-
-	if (sigwait(&sigs, &sig))
-		return NULL;
-	signalled = 1;
-	fprintf(stderr, "agent: signal %d, removing what the benchmark created\n", sig);
-	cleanup_all();
-	exit(128 + sig);
 }
 
 /* --- simulated containers --- */
@@ -507,9 +233,9 @@ static void make_files(int dirfd, int n)
 		snprintf(name, sizeof(name), "f%d", i);
 		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd < 0)
-			die("create a layer file", errno);
+			bench__die("create a layer file", errno);
 		if (i % 10 == 0 && write(fd, data, sizeof(data)) != sizeof(data))
-			die("write a layer file", errno);
+			bench__die("write a layer file", errno);
 		close(fd);
 	}
 }
@@ -519,10 +245,10 @@ static int mkdir_open(int at, const char *name)
 	int fd;
 
 	if (mkdirat(at, name, 0755))
-		die("create a layer directory", errno);
+		bench__die("create a layer directory", errno);
 	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		die("open a layer directory", errno);
+		bench__die("open a layer directory", errno);
 	return fd;
 }
 
@@ -538,7 +264,7 @@ static void layer_create(int k)
 		int bfd = open(g.base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 		if (bfd < 0)
-			die("open the tmpfs", errno);
+			bench__die("open the tmpfs", errno);
 		cfd = mkdir_open(bfd, name);
 		close(bfd);
 	}
@@ -554,12 +280,12 @@ static void layer_create(int k)
 	}
 	close(ufd);
 	if (mkdirat(cfd, "work", 0755) || mkdirat(cfd, "merged", 0755))
-		die("create a layer directory", errno);
+		bench__die("create a layer directory", errno);
 	close(cfd);
-	c->upper = xasprintf("%s/%s/upper", g.base, name);
-	c->merged = xasprintf("%s/%s/merged", g.base, name);
-	c->opts = xasprintf("lowerdir=%s/image,upperdir=%s,workdir=%s/%s/work", g.base, c->upper,
-			    g.base, name);
+	c->upper = bench__asprintf("%s/%s/upper", g.base, name);
+	c->merged = bench__asprintf("%s/%s/merged", g.base, name);
+	c->opts = bench__asprintf("lowerdir=%s/image,upperdir=%s,workdir=%s/%s/work", g.base,
+				  c->upper, g.base, name);
 }
 
 /*
@@ -575,10 +301,10 @@ static void sleeper_run(int k, int ready, int netns, const char *join)
 	int fd;
 
 	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-	if (write_str(c->procs[0], pid))
+	if (bench__write_str(c->procs[0], pid))
 		goto fail_c;
 	for (int i = 1; i <= N_V1; i++)
-		if (write_str(c->procs[i], pid))
+		if (bench__write_str(c->procs[i], pid))
 			goto fail_v;
 	if (netns == 1 && unshare(CLONE_NEWNET))
 		goto fail_n;
@@ -619,39 +345,21 @@ fail_r:
 	_exit(3);
 }
 
-static void wait_ready(int fd, int n)
+/* Wait for count sleepers to report ready; die naming the step one failed at. */
+static void wait_ready(int fd, int count)
 {
 	static const char *const steps_[] = {
 	    ['c'] = "enter its cgroup v2", ['v'] = "enter its cgroup v1 groups",
 	    ['n'] = "enter its netns",	   ['m'] = "unshare its mount namespace",
 	    ['o'] = "mount its overlay",   ['r'] = "chroot into its overlay",
 	};
-	char buf[512];
+	unsigned char s = (unsigned char)bench__wait_ready(fd, count, READY_S,
+							   "start the containers' processes", "R");
 
-	while (n > 0) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int r = poll(&p, 1, READY_S * 1000);
-		ssize_t got;
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			die("start the containers' processes", r ? errno : ETIMEDOUT);
-		got = read(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf));
-		if (got <= 0)
-			die("start the containers' processes", got ? errno : EPIPE);
-		for (ssize_t i = 0; i < got; i++)
-			if (buf[i] != 'R') {
-				unsigned char s = (unsigned char)buf[i];
-				const char *what =
-				    s < sizeof(steps_) / sizeof(steps_[0]) && steps_[s] ? steps_[s]
-											: "start";
-
-				fprintf(stderr, "bench: a container's process failed to %s\n",
-					what);
-				die("start the containers' processes", EIO);
-			}
-		n -= (int)got;
+	if (s) {
+		fprintf(stderr, "bench: a container's process failed to %s\n",
+			s < sizeof(steps_) / sizeof(steps_[0]) && steps_[s] ? steps_[s] : "start");
+		bench__die("start the containers' processes", EIO);
 	}
 }
 
@@ -664,38 +372,40 @@ static void containers_grow(int n)
 	size_t len = 0;
 
 	fprintf(stderr, "agent: creating containers %d to %d\n", first, n - 1);
-	lock();
+	bench__lock();
 	for (int k = first; k < n; k++) {
 		struct container *c = &cs[k];
 		int pod = k / PER_POD;
 
 		layer_create(k);
 		if (k % PER_POD == 0)
-			cg_track(xasprintf("%s/kubepods/besteffort/pod%08x-0000-4000-8000-%012x",
-					   g.top, self, pod));
-		c->cg = xasprintf("%s/kubepods/besteffort/pod%08x-0000-4000-8000-%012x/"
-				  "%08x%04x%052x",
-				  g.top, self, pod, self, k % PER_POD, pod);
-		cg_track(xasprintf("%s", c->cg));
+			bench__cg_make(
+			    bench__asprintf("%s/kubepods/besteffort/pod%08x-0000-4000-8000-%012x",
+					    g.top, self, pod));
+		c->cg = bench__asprintf("%s/kubepods/besteffort/pod%08x-0000-4000-8000-%012x/"
+					"%08x%04x%052x",
+					g.top, self, pod, self, k % PER_POD, pod);
+		bench__cg_make(bench__asprintf("%s", c->cg));
 		for (int i = 0; i < N_V1; i++) {
-			c->v1[i] = xasprintf("%s/c%d", g.v1top[i], k);
-			cg_track(xasprintf("%s", c->v1[i]));
+			c->v1[i] = bench__asprintf("%s/c%d", g.v1top[i], k);
+			bench__cg_make(bench__asprintf("%s", c->v1[i]));
 		}
-		c->procs[0] = xasprintf("%s/cgroup.procs", c->cg);
+		c->procs[0] = bench__asprintf("%s/cgroup.procs", c->cg);
 		for (int i = 0; i < N_V1; i++)
-			c->procs[1 + i] = xasprintf("%s/cgroup.procs", c->v1[i]);
-		c->files[F_CPU] = xasprintf("%s/cpu.stat", c->cg);
-		c->files[F_MEMCUR] = xasprintf("%s/memory.usage_in_bytes", c->v1[V1_MEMORY]);
-		c->files[F_MEMSTAT] = xasprintf("%s/memory.stat", c->v1[V1_MEMORY]);
-		c->files[F_IO] = xasprintf("%s/blkio.throttle.io_service_bytes", c->v1[V1_BLKIO]);
-		c->files[F_PIDS] = xasprintf("%s/pids.current", c->v1[V1_PIDS]);
+			c->procs[1 + i] = bench__asprintf("%s/cgroup.procs", c->v1[i]);
+		c->files[F_CPU] = bench__asprintf("%s/cpu.stat", c->cg);
+		c->files[F_MEMCUR] = bench__asprintf("%s/memory.usage_in_bytes", c->v1[V1_MEMORY]);
+		c->files[F_MEMSTAT] = bench__asprintf("%s/memory.stat", c->v1[V1_MEMORY]);
+		c->files[F_IO] =
+		    bench__asprintf("%s/blkio.throttle.io_service_bytes", c->v1[V1_BLKIO]);
+		c->files[F_PIDS] = bench__asprintf("%s/pids.current", c->v1[V1_PIDS]);
 	}
 	/* The pods' first containers, then their second ones (which may join the first's netns). */
 	for (int j = 0; j < PER_POD; j++) {
 		int count = 0;
 
 		if (pipe2(ready, O_CLOEXEC))
-			die("create a pipe", errno);
+			bench__die("create a pipe", errno);
 		for (int k = first; k < n; k++) {
 			int pod = k / PER_POD, netns = 0;
 			char join[48];
@@ -705,12 +415,12 @@ static void containers_grow(int n)
 			if (pod < NETNS_PODS)
 				netns = j == 0 ? 1 : 2;
 			snprintf(join, sizeof(join), "/proc/%d/ns/net", (int)pod_pid[pod]);
-			cs[k].pid = kid_fork(ready[1], -1);
+			cs[k].pid = bench__fork(-1, -1, ready[1], -1);
 			if (cs[k].pid == 0)
 				sleeper_run(k, ready[1], netns, join);
 			if (j == 0)
 				pod_pid[pod] = cs[k].pid;
-			cs[k].files[F_NETDEV] = xasprintf("/proc/%d/net/dev", (int)cs[k].pid);
+			cs[k].files[F_NETDEV] = bench__asprintf("/proc/%d/net/dev", (int)cs[k].pid);
 			count++;
 		}
 		close(ready[1]);
@@ -724,22 +434,19 @@ static void containers_grow(int n)
 					g.devs[g.n_devs], (int)pod_pid[pod]);
 		g.n_devs++;
 	}
-	if (len && ip_batch(text))
-		die("create the pods' veth pairs", EIO);
+	if (len && bench__ip_batch(text, len, false))
+		bench__die("create the pods' veth pairs", EIO);
 	len = 0;
 	for (int i = new_dev; i < g.n_devs; i++) {
-		char path[96];
-
 		/* No IPv6 autoconfiguration traffic through the programs during the window. */
-		snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", g.devs[i]);
-		write_str(path, "1");
+		bench__ipv6_off(g.devs[i]);
 		len +=
 		    (size_t)snprintf(text + len, sizeof(text) - len, "link set %s up\n", g.devs[i]);
 	}
-	if (len && ip_batch(text))
-		die("bring the pods' veths up", EIO);
+	if (len && bench__ip_batch(text, len, false))
+		bench__die("bring the pods' veths up", EIO);
 	n_cs = n;
-	unlock();
+	bench__unlock();
 	fprintf(stderr, "agent: %d containers created in %.1f s\n", n - first,
 		(clock__monotonic_ns() - t0) / 1e9);
 }
@@ -753,7 +460,7 @@ static uint64_t proc_cpu_ticks(pid_t pid)
 	unsigned long long ut = 0, st = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) <= 0 || !(p = strrchr(buf, ')')))
+	if (bench__read_small(path, buf, sizeof(buf)) <= 0 || !(p = strrchr(buf, ')')))
 		return 0;
 	/* after "pid (comm)": state is field 3, utime 14 and stime 15 */
 	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
@@ -780,7 +487,7 @@ static void proc_mem(pid_t pid, uint64_t *rss, uint64_t *hwm)
 
 	*rss = *hwm = 0;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) <= 0)
+	if (bench__read_small(path, buf, sizeof(buf)) <= 0)
 		return;
 	if ((p = strstr(buf, "VmRSS:")))
 		*rss = strtoull(p + 6, NULL, 10);
@@ -838,7 +545,7 @@ static void progs_find(pid_t pid, struct progs *p)
 	snprintf(dir, sizeof(dir), "/proc/%d/fdinfo", (int)pid);
 	d = opendir(dir);
 	if (!d)
-		die("list the agent's fds", errno);
+		bench__die("list the agent's fds", errno);
 	while ((de = readdir(d))) {
 		const char *s;
 		uint32_t id;
@@ -847,7 +554,8 @@ static void progs_find(pid_t pid, struct progs *p)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (read_small(path, buf, sizeof(buf)) <= 0 || !(s = strstr(buf, "prog_id:")))
+		if (bench__read_small(path, buf, sizeof(buf)) <= 0 ||
+		    !(s = strstr(buf, "prog_id:")))
 			continue;
 		id = (uint32_t)strtoul(s + 8, NULL, 10);
 		for (int i = 0; i < p->n; i++)
@@ -889,7 +597,7 @@ static int http_connect(int port)
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
-		die("connect to the agent", errno);
+		bench__die("connect to the agent", errno);
 	return fd;
 }
 
@@ -906,7 +614,7 @@ static void resp_grow(struct resp *r, size_t want)
 	r->cap = want * 2 + 65536;
 	r->buf = realloc(r->buf, r->cap);
 	if (!r->buf)
-		die("allocate", ENOMEM);
+		bench__die("allocate", ENOMEM);
 }
 
 /* One GET on a keep-alive connection; the answer (status, body from r->body) in r. */
@@ -918,7 +626,7 @@ static void http_get(int fd, const char *path, bool gzip, struct resp *r)
 			 gzip ? "Accept-Encoding: gzip\r\n" : "");
 
 	if (write(fd, req, (size_t)n) != n)
-		die("send a request to the agent", errno);
+		bench__die("send a request to the agent", errno);
 	r->len = 0;
 	for (;;) {
 		ssize_t got;
@@ -927,7 +635,7 @@ static void http_get(int fd, const char *path, bool gzip, struct resp *r)
 		resp_grow(r, r->len + 65536);
 		got = read(fd, r->buf + r->len, r->cap - r->len - 1);
 		if (got <= 0)
-			die("read the agent's answer", got ? errno : EPIPE);
+			bench__die("read the agent's answer", got ? errno : EPIPE);
 		r->len += (size_t)got;
 		r->buf[r->len] = '\0';
 		if (!hend && (e = strstr(r->buf, "\r\n\r\n"))) {
@@ -939,7 +647,7 @@ static void http_get(int fd, const char *path, bool gzip, struct resp *r)
 				if (!strncasecmp(cl + 1, "Content-Length:", 15))
 					clen = strtoull(cl + 16, NULL, 10);
 			if (!clen && r->status == 200)
-				die("read the agent's answer (no Content-Length)", EPROTO);
+				bench__die("read the agent's answer (no Content-Length)", EPROTO);
 		}
 		if (hend && r->len >= hend + clen)
 			break;
@@ -955,7 +663,7 @@ static void http_get_once(int port, const char *path, struct resp *r)
 	http_get(fd, path, false, r);
 	close(fd);
 	if (r->status != 200)
-		die("get an answer from the agent", EPROTO);
+		bench__die("get an answer from the agent", EPROTO);
 }
 
 /* The value of a sample line "name value" (no labels) of Prometheus text; -1 when absent. */
@@ -996,7 +704,7 @@ static void latency_measure(int port, const char *path, bool gzip, struct latenc
 		http_get(fd, path, gzip, &r);
 		t[i] = clock__monotonic_ns() - t0;
 		if (r.status != 200)
-			die("get an answer from the agent", EPROTO);
+			bench__die("get an answer from the agent", EPROTO);
 	}
 	close(fd);
 	out->bytes = r.len - r.body;
@@ -1160,9 +868,9 @@ static void agent_start(int *port)
 	snprintf(agent_procs, sizeof(agent_procs), "%s/agent/cgroup.procs", cgroot);
 	fd = open(g.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		die("create the agent's log", errno);
-	lock();
-	g.agent = kid_fork(fd, fd);
+		bench__die("create the agent's log", errno);
+	bench__lock();
+	g.agent = bench__fork(-1, fd, -1, -1);
 	if (g.agent == 0) {
 		char pid[24];
 		const char *argv[] = {TALLY_BIN,  "agent", "--listen", "127.0.0.1:0",
@@ -1170,10 +878,10 @@ static void agent_start(int *port)
 				      "--bpffs",  g.pins,  NULL};
 
 		snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-		if (write_str(top_procs, pid) || unshare(CLONE_NEWCGROUP | CLONE_NEWNS) ||
+		if (bench__write_str(top_procs, pid) || unshare(CLONE_NEWCGROUP | CLONE_NEWNS) ||
 		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
 		    umount2(cgroot, MNT_DETACH) || mount("cgroup2", cgroot, "cgroup2", 0, NULL) ||
-		    write_str(agent_procs, pid)) {
+		    bench__write_str(agent_procs, pid)) {
 			fprintf(stderr,
 				"bench: failed to give the agent its cgroup namespace: %s\n",
 				strerror(errno));
@@ -1184,24 +892,24 @@ static void agent_start(int *port)
 		execv(TALLY_BIN, (char *const *)argv);
 		_exit(127);
 	}
-	unlock();
+	bench__unlock();
 	close(fd);
 	for (int i = 0; i < START_S * 50; i++) {
-		if (read_small(g.log, log, sizeof(log)) >= 0 &&
+		if (bench__read_small(g.log, log, sizeof(log)) >= 0 &&
 		    (p = strstr(log, "listening on 127.0.0.1:"))) {
 			*port = atoi(p + strlen("listening on 127.0.0.1:"));
 			if (*port > 0)
 				return;
 		}
 		if (waitpid(g.agent, &status, WNOHANG) == g.agent) {
-			kid_forget(g.agent);
+			bench__forget(g.agent);
 			g.agent = 0;
 			fprintf(stderr, "%s", log);
-			die("start tally agent (its log is above)", ECHILD);
+			bench__die("start tally agent (its log is above)", ECHILD);
 		}
-		sleep_ms(20);
+		bench__sleep_ms(20);
 	}
-	die("start tally agent", ETIMEDOUT);
+	bench__die("start tally agent", ETIMEDOUT);
 }
 
 static void step_run(int n, struct row *w)
@@ -1227,7 +935,7 @@ static void step_run(int n, struct row *w)
 	t0 = clock__monotonic_ns();
 	agent_start(&port);
 	w->start_s = (clock__monotonic_ns() - t0) / 1e9;
-	sleep_ms((unsigned)warm_s * 1000);
+	bench__sleep_ms((unsigned)warm_s * 1000);
 	http_get_once(port, "/v1/containers", &r);
 	snprintf(needle, sizeof(needle), "\"upperdir\":\"%s/c", g.base);
 	w->seen_layers = (int)count_str(r.buf + r.body, needle);
@@ -1248,7 +956,7 @@ static void step_run(int n, struct row *w)
 	/* The window: nothing asks the agent anything meanwhile. */
 	g.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (g.stats_fd < 0)
-		die("enable bpf_stats", g.stats_fd);
+		bench__die("enable bpf_stats", g.stats_fd);
 	http_get_once(port, "/metrics", &r);
 	coll_sum0 = metric_value(r.buf + r.body, "tally_collection_duration_seconds_sum");
 	coll_n0 = metric_value(r.buf + r.body, "tally_collection_duration_seconds_count");
@@ -1258,7 +966,7 @@ static void step_run(int n, struct row *w)
 	t0 = clock__monotonic_ns();
 	ticks0 = proc_cpu_ticks(g.agent);
 	cg0 = cg_usage_us(agent_cg);
-	sleep_ms((unsigned)window_s * 1000);
+	bench__sleep_ms((unsigned)window_s * 1000);
 	w->cpu_ticks_ms = (proc_cpu_ticks(g.agent) - ticks0) * 1000.0 / (double)hz;
 	w->cpu_cg_ms = (cg_usage_us(agent_cg) - cg0) / 1000.0;
 	progs_read(&w->progs);
@@ -1296,9 +1004,9 @@ static void step_run(int n, struct row *w)
 	proc_mem(g.agent, &w->rss_after, &w->hwm_after);
 	free(r.buf);
 
-	lock();
+	bench__lock();
 	w->stop_ms = agent_stop();
-	unlock();
+	bench__unlock();
 	if (has_bpffs) {
 		w->pins_left = count_pins(g.pins);
 		w->cleanup_rc = agent_cleanup_pins();
@@ -1312,21 +1020,21 @@ static void step_run(int n, struct row *w)
 		char c;
 
 		if (res == MAP_FAILED)
-			die("map the baseline's results", errno);
+			bench__die("map the baseline's results", errno);
 		memset(res, 0, sizeof(*res));
 		if (pipe2(done, O_CLOEXEC))
-			die("create a pipe", errno);
-		lock();
-		base = kid_fork(done[1], -1);
+			bench__die("create a pipe", errno);
+		bench__lock();
+		base = bench__fork(-1, -1, done[1], -1);
 		if (base == 0) {
 			char pid[24];
 
 			snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-			if (write_str(base_procs, pid))
+			if (bench__write_str(base_procs, pid))
 				_exit(126);
 			baseline_run(n, res, done[1]);
 		}
-		unlock();
+		bench__unlock();
 		close(done[1]);
 		t0 = clock__monotonic_ns();
 		while (read(done[0], &c, 1) < 0 && errno == EINTR)
@@ -1335,7 +1043,7 @@ static void step_run(int n, struct row *w)
 		w->base_cg_ms = cg_usage_us(base_cg) / 1000.0 / window_s;
 		close(done[0]);
 		kill(base, SIGKILL);
-		kid_wait(base);
+		bench__wait(base);
 		w->base = *res;
 		munmap(res, sizeof(*res));
 	}
@@ -1454,8 +1162,6 @@ static void print_report(const struct row *rows)
 int bench_agent(int argc, char **argv)
 {
 	struct row rows[MAX_STEPS];
-	pthread_mutexattr_t ma;
-	pthread_t sig_thr;
 	uint64_t t_start = clock__monotonic_ns();
 	int err, self = (int)getpid(), hold = 0;
 
@@ -1480,10 +1186,10 @@ int bench_agent(int argc, char **argv)
 		return 2;
 	}
 	if (access(TALLY_BIN, X_OK))
-		die("find " TALLY_BIN " (run from the repository root after make)", errno);
+		bench__die("find " TALLY_BIN " (run from the repository root after make)", errno);
 	err = cgroup2__find_mount_file("/proc/self/mountinfo", cgroot, sizeof(cgroot));
 	if (err)
-		die("find the cgroup2 mount", err);
+		bench__die("find the cgroup2 mount", err);
 	{
 		/* --bpffs: pins in an instance of our own, removed with --cleanup and unmounted. */
 		char help[8192];
@@ -1491,8 +1197,8 @@ int bench_agent(int argc, char **argv)
 		const char *argv_[] = {TALLY_BIN, "agent", "--help", NULL};
 
 		if (pipe2(fds, O_CLOEXEC))
-			die("create a pipe", errno);
-		run(argv_, fds[1]);
+			bench__die("create a pipe", errno);
+		bench__run(argv_, fds[1]);
 		close(fds[1]);
 		ssize_t n = read(fds[0], help, sizeof(help) - 1);
 
@@ -1501,32 +1207,18 @@ int bench_agent(int argc, char **argv)
 		has_bpffs = strstr(help, "--bpffs") != NULL;
 	}
 
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&g.lock, &ma);
-	g.main_thread = pthread_self();
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, &old_mask);
-	err = pthread_create(&sig_thr, NULL, signal_thread, NULL);
-	if (err)
-		die("start the signal thread", err);
-
-	lock();
-	g.active = true;
-	atexit(cleanup_all);
+	bench__guard_start("agent", agent_cleanup);
+	bench__lock();
 	snprintf(g.top, sizeof(g.top), "%s/tally-bench-%d-agent", cgroot, self);
-	cg_track(xasprintf("%s", g.top));
-	cg_track(xasprintf("%s/agent", g.top));
-	cg_track(xasprintf("%s/baseline", g.top));
-	cg_track(xasprintf("%s/kubepods", g.top));
-	cg_track(xasprintf("%s/kubepods/besteffort", g.top));
+	bench__cg_make(bench__asprintf("%s", g.top));
+	bench__cg_make(bench__asprintf("%s/agent", g.top));
+	bench__cg_make(bench__asprintf("%s/baseline", g.top));
+	bench__cg_make(bench__asprintf("%s/kubepods", g.top));
+	bench__cg_make(bench__asprintf("%s/kubepods/besteffort", g.top));
 	for (int i = 0; i < N_V1; i++) {
 		snprintf(g.v1top[i], sizeof(g.v1top[i]), "/sys/fs/cgroup/%s/tally-bench-%d-agent",
 			 v1_ctrl[i], self);
-		cg_track(xasprintf("%s", g.v1top[i]));
+		bench__cg_make(bench__asprintf("%s", g.v1top[i]));
 	}
 	snprintf(g.log, sizeof(g.log), "/dev/shm/tally-bench-%d-agent.log", self);
 	/* Not the default socket: an agent already serving there (a DaemonSet's, another run's)
@@ -1538,17 +1230,17 @@ int bench_agent(int argc, char **argv)
 	 */
 	snprintf(g.base, sizeof(g.base), "/dev/shm/tally-bench-%d-layers", self);
 	if (mkdir(g.base, 0755))
-		die("create the layers' directory", errno);
+		bench__die("create the layers' directory", errno);
 	if (mount("tmpfs", g.base, "tmpfs", 0, "size=1g,mode=0755"))
-		die("mount a tmpfs for the layers", errno);
+		bench__die("mount a tmpfs for the layers", errno);
 	g.base_mounted = true;
 	if (has_bpffs) {
 		snprintf(g.bpffs, sizeof(g.bpffs), "/dev/shm/tally-bench-%d-bpffs", self);
 		snprintf(g.pins, sizeof(g.pins), "%s/tally", g.bpffs);
 		if (mkdir(g.bpffs, 0700))
-			die("create the bpffs directory", errno);
+			bench__die("create the bpffs directory", errno);
 		if (mount("bpf", g.bpffs, "bpf", 0, NULL))
-			die("mount a bpffs instance", errno);
+			bench__die("mount a bpffs instance", errno);
 		g.bpffs_mounted = true;
 	}
 	{
@@ -1560,7 +1252,7 @@ int bench_agent(int argc, char **argv)
 		make_files(fd, IMAGE_FILES);
 		close(fd);
 	}
-	unlock();
+	bench__unlock();
 
 	printf("## Agent (tally bench, %ld CPUs)\n\n", sysconf(_SC_NPROCESSORS_ONLN));
 	printf("Each container: a cgroup kubepods/besteffort/pod<uid>/<id> (%d per pod), one "
@@ -1592,10 +1284,7 @@ int bench_agent(int argc, char **argv)
 	print_report(rows);
 
 	fprintf(stderr, "agent: removing %d containers\n", n_cs);
-	cleanup_all();
-	pthread_cancel(sig_thr);
-	pthread_join(sig_thr, NULL);
-	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	bench__guard_end();
 	fprintf(stderr, "agent: done in %.1f s\n", (clock__monotonic_ns() - t_start) / 1e9);
 	return 0;
 }
