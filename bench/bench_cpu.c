@@ -39,20 +39,13 @@ static char benchdir[PATH_MAX + 32];
 static char **made;
 static size_t n_made, cap_made;
 
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "bench: failed to %s: %s\n", what, strerror(err < 0 ? -err : err));
-	exit(1);
-}
-
 /* Remove the cgroups made since index first, newest (deepest) first. */
 static void cleanup_from(size_t first)
 {
 	while (n_made > first) {
 		char *p = made[--n_made];
 
-		for (int i = 0; i < 100 && rmdir(p) && errno == EBUSY; i++)
-			usleep(10000);
+		bench__rmdir_retry(p);
 		free(p);
 	}
 }
@@ -75,21 +68,19 @@ static void on_signal(int sig)
 static const char *mkcg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static const char *mkcg(const char *fmt, ...)
 {
-	char rel[PATH_MAX], *abs = NULL;
 	va_list ap;
+	char *abs;
 
 	va_start(ap, fmt);
-	vsnprintf(rel, sizeof(rel), fmt, ap);
+	abs = bench__vpath(benchdir, fmt, ap);
 	va_end(ap);
-	if (asprintf(&abs, "%s/%s", benchdir, rel) < 0)
-		die("allocate", ENOMEM);
 	if (mkdir(abs, 0755))
-		die("create a cgroup", errno);
+		bench__die("create a cgroup", errno);
 	if (n_made == cap_made) {
 		cap_made = cap_made ? cap_made * 2 : 1024;
 		made = realloc(made, cap_made * sizeof(*made));
 		if (!made)
-			die("allocate", ENOMEM);
+			bench__die("allocate", ENOMEM);
 	}
 	made[n_made++] = abs;
 	return abs;
@@ -103,7 +94,7 @@ static void enter(const char *cg, pid_t pid)
 	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
 	f = fopen(path, "w");
 	if (!f || fprintf(f, "%d\n", (int)pid) < 0 || fclose(f))
-		die("move a task into a cgroup", errno);
+		bench__die("move a task into a cgroup", errno);
 }
 
 /* Run `perf bench sched pipe -l loops` inside cg; returns its wall time in ns. */
@@ -118,7 +109,7 @@ static uint64_t run_pipe(const char *cg, int loops)
 	t0 = clock__monotonic_ns();
 	pid = fork();
 	if (pid < 0)
-		die("fork", errno);
+		bench__die("fork", errno);
 	if (pid == 0) {
 		cpu_set_t one;
 
@@ -134,7 +125,7 @@ static uint64_t run_pipe(const char *cg, int loops)
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-		die("run 'perf bench sched pipe' (install linux-perf)", EINVAL);
+		bench__die("run 'perf bench sched pipe' (install linux-perf)", EINVAL);
 	return clock__monotonic_ns() - t0;
 }
 
@@ -147,16 +138,16 @@ static double per_switch_ns(const struct cpu_opts *o, const char *cg, const char
 	int fd;
 
 	if (!c)
-		die("load the CPU programs", errno);
+		bench__die("load the CPU programs", errno);
 	skel = cpu__skel(c);
 	*hook = cpu__switch_hook(c);
-	fd = bpf_program__fd(!strcmp(*hook, "raw_tp") ? skel->progs.handle_sched_switch_raw :
-							 skel->progs.handle_sched_switch);
+	fd = bpf_program__fd(!strcmp(*hook, "raw_tp") ? skel->progs.handle_sched_switch_raw
+						      : skel->progs.handle_sched_switch);
 	if (bench__prog_stats(fd, &ns0, &n0))
-		die("read program info", errno);
+		bench__die("read program info", errno);
 	run_pipe(cg, 50000);
 	if (bench__prog_stats(fd, &ns1, &n1))
-		die("read program info", errno);
+		bench__die("read program info", errno);
 	cpu__free(c);
 	return n1 > n0 ? (double)(ns1 - ns0) / (double)(n1 - n0) : 0;
 }
@@ -166,7 +157,7 @@ static double per_switch_ns(const struct cpu_opts *o, const char *cg, const char
 /* 2: read N cgroups' counters. */
 static void bench_reads(int n)
 {
-	struct cpu_opts o = { .max_cgroups = n + 4096 };
+	struct cpu_opts o = {.max_cgroups = n + 4096};
 	struct cpu_sample s = {}, s2 = {};
 	struct cg_tree t = {};
 	struct cpu_totals *tot;
@@ -180,13 +171,13 @@ static void bench_reads(int n)
 	o.force_no_batch = true;
 	c2 = cpu__open(&o);
 	if (!c || !c2)
-		die("load the CPU programs", errno);
+		bench__die("load the CPU programs", errno);
 	/* Real cgroups; their map entries are written from here, since the read cost depends
 	 * on the entries, not on who wrote them. */
 	mkcg("reads%d", n);
 	vals = calloc(nr_cpus, sizeof(struct cpu_counter));
 	for (int i = 0; i < nr_cpus; i++)
-		((struct cpu_counter *)vals)[i] = (struct cpu_counter){ 1000 + i, 1 };
+		((struct cpu_counter *)vals)[i] = (struct cpu_counter){1000 + i, 1};
 	fd = bpf_map__fd(cpu__skel(c)->maps.cg_cpu);
 	fd2 = bpf_map__fd(cpu__skel(c2)->maps.cg_cpu);
 	for (int i = 0; i < n; i++) {
@@ -195,27 +186,27 @@ static void bench_reads(int n)
 		uint64_t id;
 
 		if (stat(p, &st))
-			die("stat a cgroup", errno);
+			bench__die("stat a cgroup", errno);
 		id = st.st_ino;
 		if (bpf_map_update_elem(fd, &id, vals, BPF_ANY) ||
 		    bpf_map_update_elem(fd2, &id, vals, BPF_ANY))
-			die("fill the counter map", errno);
+			bench__die("fill the counter map", errno);
 	}
 	free(vals);
 	t0 = clock__monotonic_ns();
 	err = cg_tree__walk(&t, cgroot);
 	walk = clock__monotonic_ns() - t0;
 	if (err)
-		die("walk the cgroup tree", err);
+		bench__die("walk the cgroup tree", err);
 	tot = calloc(t.n, sizeof(*tot));
 	for (int r = 0; r < REPS; r++) {
 		t0 = clock__monotonic_ns();
 		if ((err = cpu__read(c, &s)))
-			die("batch-read the counters", err);
+			bench__die("batch-read the counters", err);
 		batch[r] = clock__monotonic_ns() - t0;
 		t0 = clock__monotonic_ns();
 		if ((err = cpu__read(c2, &s2)))
-			die("read the counters key by key", err);
+			bench__die("read the counters key by key", err);
 		perkey[r] = clock__monotonic_ns() - t0;
 		t0 = clock__monotonic_ns();
 		model__rollup_cpu(&t, &s, tot);
@@ -226,17 +217,17 @@ static void bench_reads(int n)
 			int dfd = open(made[i], O_RDONLY | O_DIRECTORY);
 
 			if (dfd < 0 || cpustat__read_usage(dfd, &usec))
-				die("read cpu.stat", errno);
+				bench__die("read cpu.stat", errno);
 			close(dfd);
 		}
 		cstat[r] = clock__monotonic_ns() - t0;
 	}
-	uint64_t b = bench__median(batch, REPS), k = bench__median(perkey, REPS), st = bench__median(cstat, REPS),
-		 ru = bench__median(rollup, REPS);
-	printf("| %6d | %9.3f | %9.3f | %9.3f | %10.3f | %7.1fx | %9.3f |\n", n, b / 1e6,
-	       ru / 1e6, k / 1e6, st / 1e6, (double)st / (double)(b + ru), walk / 1e6);
+	uint64_t b = bench__median(batch, REPS), k = bench__median(perkey, REPS),
+		 st = bench__median(cstat, REPS), ru = bench__median(rollup, REPS);
+	printf("| %6d | %9.3f | %9.3f | %9.3f | %10.3f | %7.1fx | %9.3f |\n", n, b / 1e6, ru / 1e6,
+	       k / 1e6, st / 1e6, (double)st / (double)(b + ru), walk / 1e6);
 	if (s.n < (size_t)n)
-		die("read back all entries", EIO);
+		bench__die("read back all entries", EIO);
 	free(tot);
 	cg_tree__free(&t);
 	cpu_sample__free(&s);
@@ -250,16 +241,16 @@ int bench_cpu(int argc, char **argv)
 {
 	const char *leaf, *hook = "?";
 	uint64_t off[9], on[9];
-	struct cpu_opts own = {}, kernel = { .rollup_levels = 63 };
+	struct cpu_opts own = {}, kernel = {.rollup_levels = 63};
 	double c_own, c_kernel;
 	int stats_fd, err;
 
 	err = cgroup2__find_mount_file("/proc/self/mountinfo", cgroot, sizeof(cgroot));
 	if (err)
-		die("find the cgroup2 mount", err);
+		bench__die("find the cgroup2 mount", err);
 	snprintf(benchdir, sizeof(benchdir), "%s/tally-bench-%d", cgroot, (int)getpid());
 	if (mkdir(benchdir, 0755))
-		die("create the benchmark cgroup", errno);
+		bench__die("create the benchmark cgroup", errno);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	atexit(cleanup);
@@ -271,7 +262,7 @@ int bench_cpu(int argc, char **argv)
 	printf("## CPU path (tally bench, %ld CPUs)\n\n", sysconf(_SC_NPROCESSORS_ONLN));
 	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (stats_fd < 0)
-		die("enable bpf_stats", stats_fd);
+		bench__die("enable bpf_stats", stats_fd);
 	c_own = per_switch_ns(&own, leaf, &hook);
 	c_kernel = per_switch_ns(&kernel, leaf, &hook);
 	close(stats_fd);
@@ -296,7 +287,7 @@ int bench_cpu(int argc, char **argv)
 		off[r] = run_pipe(leaf, 50000);
 		c = cpu__open(&own);
 		if (!c)
-			die("load the CPU programs", errno);
+			bench__die("load the CPU programs", errno);
 		on[r] = run_pipe(leaf, 50000);
 		cpu__free(c);
 	}

@@ -72,20 +72,6 @@ static struct sigaction old_int, old_term, old_hup;
 static char data[MAX_SIZE];
 static char big_root[256];
 
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "bench: failed to %s: %s\n", what, strerror(err < 0 ? -err : err));
-	exit(1);
-}
-
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 static void sleep_until(uint64_t mono_ns)
 {
 	struct timespec ts = {.tv_sec = mono_ns / NSEC_PER_SEC, .tv_nsec = mono_ns % NSEC_PER_SEC};
@@ -244,12 +230,12 @@ static const char *new_temp(const char *tag)
 	char *p;
 
 	if (n_temps == MAX_TEMPS)
-		die("create a temporary directory", ENOSPC);
+		bench__die("create a temporary directory", ENOSPC);
 	p = temps[n_temps];
 	snprintf(p, PATH_MAX, TMP_PARENT "/tally-bench-%d-%s", (int)owner, tag);
 	n_temps++; /* before mkdir: removing a directory that does not exist is harmless */
 	if (mkdir(p, 0755))
-		die("create a temporary directory", errno);
+		bench__die("create a temporary directory", errno);
 	return p;
 }
 
@@ -349,7 +335,7 @@ static int fill_leaf(int leaf)
 static void mkdir_p(const char *path, bool may_exist)
 {
 	if (mkdir(path, 0755) && !(may_exist && errno == EEXIST))
-		die("create a directory", errno);
+		bench__die("create a directory", errno);
 }
 
 /* Create the leaves listed in want[] with one worker process per CPU, then syncfs. Wall ns. */
@@ -376,7 +362,7 @@ static uint64_t create_leaves(const bool *want)
 	for (int w = 0; w < nwork; w++) {
 		pids[w] = fork();
 		if (pids[w] < 0)
-			die("fork", errno);
+			bench__die("fork", errno);
 		kids[w] = pids[w];
 		if (pids[w] == 0) {
 			for (int l = 0, job = 0; l < BIG_LEAVES; l++)
@@ -390,16 +376,16 @@ static uint64_t create_leaves(const bool *want)
 
 		while (waitpid(pids[w], &status, 0) < 0)
 			if (errno != EINTR)
-				die("wait for a worker", errno);
+				bench__die("wait for a worker", errno);
 		kids[w] = 0;
 		failed |= !WIFEXITED(status) || WEXITSTATUS(status);
 	}
 	if (failed)
-		die("create the files of a tree", EIO);
+		bench__die("create the files of a tree", EIO);
 	/* Measure walks, not the writeback of what was just created. */
 	fd = open(big_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || syncfs(fd))
-		die("sync the filesystem", errno);
+		bench__die("sync the filesystem", errno);
 	close(fd);
 	return clock__monotonic_ns() - t0;
 }
@@ -410,12 +396,12 @@ static int *open_leaves(const struct tree *t)
 	struct tree leaf;
 
 	if (!fds)
-		die("allocate", ENOMEM);
+		bench__die("allocate", ENOMEM);
 	for (int l = 0; l < t->nleaves; l++) {
 		tree_part(&leaf, t->first_leaf + l, 1);
 		fds[l] = open(leaf.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fds[l] < 0)
-			die("open a directory", errno);
+			bench__die("open a directory", errno);
 	}
 	return fds;
 }
@@ -436,7 +422,7 @@ static int open_file(int dfd, int i, int flags)
 	snprintf(name, sizeof(name), "f%d", i);
 	fd = openat(dfd, name, flags | O_CLOEXEC);
 	if (fd < 0)
-		die("open a file", errno);
+		bench__die("open a file", errno);
 	return fd;
 }
 
@@ -446,7 +432,7 @@ static void append(int dfd, int i, size_t len)
 	int fd = open_file(dfd, i, O_WRONLY | O_APPEND);
 
 	if (write(fd, data, len) != (ssize_t)len)
-		die("append to a file", errno ? errno : EIO);
+		bench__die("append to a file", errno ? errno : EIO);
 	close(fd);
 }
 
@@ -467,11 +453,11 @@ static void run_du(const char *path, bool inodes, struct du_run *r)
 	pid_t pid;
 
 	if (pipe2(p, O_CLOEXEC))
-		die("create a pipe", errno);
+		bench__die("create a pipe", errno);
 	t0 = clock__monotonic_ns();
 	pid = fork();
 	if (pid < 0)
-		die("fork", errno);
+		bench__die("fork", errno);
 	if (pid == 0) {
 		dup2(p[1], STDOUT_FILENO);
 		execlp("du", "du", "-s", inodes ? "--inodes" : "--block-size=1", path,
@@ -491,10 +477,10 @@ static void run_du(const char *path, bool inodes, struct du_run *r)
 	close(p[0]);
 	while (wait4(pid, &status, 0, &ru) < 0)
 		if (errno != EINTR)
-			die("wait for du", errno);
+			bench__die("wait for du", errno);
 	r->wall_ns = clock__monotonic_ns() - t0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		die("run du -s", EIO);
+		bench__die("run du -s", EIO);
 	out[len] = 0;
 	r->value = strtoull(out, NULL, 10);
 	r->cpu_ns = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NSEC_PER_SEC +
@@ -509,7 +495,7 @@ static uint64_t rss_bytes(void)
 	FILE *f = fopen("/proc/self/statm", "r");
 
 	if (!f || fscanf(f, "%lu %lu", &size, &resident) != 2)
-		die("read /proc/self/statm", errno ? errno : EIO);
+		bench__die("read /proc/self/statm", errno ? errno : EIO);
 	fclose(f);
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
@@ -579,36 +565,36 @@ static struct disk *new_disk(enum disk_mark_mode mode)
 	struct disk *d = disk__new(&o);
 
 	if (!d)
-		die("create a disk engine", errno);
+		bench__die("create a disk engine", errno);
 	return d;
 }
 
 static struct disk_tree *track(struct disk *d, const char *path, uint64_t *wall, uint64_t *cpu)
 {
-	uint64_t w0 = clock__monotonic_ns(), c0 = thread_cpu_ns();
+	uint64_t w0 = clock__monotonic_ns(), c0 = bench__thread_cpu_ns();
 	struct disk_tree *t = disk__track(d, path);
 
 	if (cpu)
-		*cpu = thread_cpu_ns() - c0;
+		*cpu = bench__thread_cpu_ns() - c0;
 	if (wall)
 		*wall = clock__monotonic_ns() - w0;
 	if (!t)
-		die("track a tree", errno);
+		bench__die("track a tree", errno);
 	return t;
 }
 
 /* One disk__process, its CPU and wall time added to *cpu and *wall. Events read. */
 static int process(struct disk *d, uint64_t *cpu, uint64_t *wall)
 {
-	uint64_t w0 = clock__monotonic_ns(), c0 = thread_cpu_ns();
+	uint64_t w0 = clock__monotonic_ns(), c0 = bench__thread_cpu_ns();
 	int n = disk__process(d);
 
 	if (cpu)
-		*cpu += thread_cpu_ns() - c0;
+		*cpu += bench__thread_cpu_ns() - c0;
 	if (wall)
 		*wall += clock__monotonic_ns() - w0;
 	if (n < 0)
-		die("process the events", n);
+		bench__die("process the events", n);
 	return n;
 }
 
@@ -617,7 +603,7 @@ static void usage_of(struct disk *d, struct disk_tree *t, struct disk_usage *u)
 	int err = disk__usage(d, t, u);
 
 	if (err)
-		die("read a tree's usage", err);
+		bench__die("read a tree's usage", err);
 }
 
 struct track_run {
@@ -733,7 +719,7 @@ static void bench_changes(const struct tree *t, struct change_res *distinct, str
 	fd = open_file(fds[0], first + 1, O_WRONLY | O_APPEND);
 	for (int k = 0; k < ONE_FILE_WRITES; k++)
 		if (write(fd, data, 100) != 100)
-			die("write", errno ? errno : EIO);
+			bench__die("write", errno ? errno : EIO);
 	close(fd);
 	process(d, &one->cpu, &one->wall);
 	disk__stats(d, &s2);
@@ -768,7 +754,7 @@ static void bench_latency(const struct tree *t, struct lat_res *r)
 	fprintf(stderr, "disk: write-to-visible latency\n");
 	fd = openat(fds[0], "latency", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
-		die("create a file", errno);
+		bench__die("create a file", errno);
 	process(d, NULL, NULL);
 	usage_of(d, tr, &prev);
 	for (int k = 0; k < LAT_ITERS; k++) {
@@ -778,11 +764,11 @@ static void bench_latency(const struct tree *t, struct lat_res *r)
 		 */
 		t0 = clock__monotonic_ns();
 		if (write(fd, data, 4096) != 4096)
-			die("append to a file", errno ? errno : EIO);
+			bench__die("append to a file", errno ? errno : EIO);
 		t1 = clock__monotonic_ns();
 		for (;;) {
 			if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
-				die("poll the fanotify fd", errno);
+				bench__die("poll the fanotify fd", errno);
 			process(d, NULL, NULL);
 			usage_of(d, tr, &u);
 			if (u.used_bytes > prev.used_bytes)
@@ -821,7 +807,7 @@ static uint64_t pwrite_loop(int fd)
 
 	for (int k = 0; k < OUTSIDE_WRITES; k++)
 		if (pwrite(fd, data, 16, 0) != 16)
-			die("write", errno ? errno : EIO);
+			bench__die("write", errno ? errno : EIO);
 	return (clock__monotonic_ns() - t0) / OUTSIDE_WRITES;
 }
 
@@ -839,7 +825,7 @@ static void bench_marks(const struct tree *t10k, const struct tree *t100k,
 	snprintf(path, sizeof(path), "%s/pwrite-target", outside->path);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
-		die("create a file", errno);
+		bench__die("create a file", errno);
 	for (int i = 0; i < REPS; i++) {
 		none[i] = pwrite_loop(fd);
 		for (int m = 0; m < 2; m++) {
@@ -921,20 +907,20 @@ struct ticker {
 static void *ticker_main(void *arg)
 {
 	struct ticker *tk = arg;
-	uint64_t c0 = thread_cpu_ns();
+	uint64_t c0 = bench__thread_cpu_ns();
 
 	for (int s = 1; s <= FLEET_SECS; s++) {
 		uint64_t p0;
 		int n;
 
 		sleep_until(tk->start_ns + s * NSEC_PER_SEC);
-		p0 = thread_cpu_ns();
+		p0 = bench__thread_cpu_ns();
 		n = disk__process(tk->d);
-		tk->process_cpu += thread_cpu_ns() - p0;
+		tk->process_cpu += bench__thread_cpu_ns() - p0;
 		if (n < 0 && !tk->err)
 			tk->err = n;
 	}
-	tk->thread_cpu = thread_cpu_ns() - c0;
+	tk->thread_cpu = bench__thread_cpu_ns() - c0;
 	return NULL;
 }
 
@@ -955,8 +941,8 @@ static void run_fleet(struct disk *d, const struct tree *trees, const int *leaf_
 	disk__stats(d, &s0);
 	tk.start_ns = clock__monotonic_ns() + SLOT_NS;
 	if (pthread_create(&th, NULL, ticker_main, &tk))
-		die("start a thread", EAGAIN);
-	c0 = thread_cpu_ns();
+		bench__die("start a thread", EAGAIN);
+	c0 = bench__thread_cpu_ns();
 	for (int s = 0; s < slots; s++) {
 		uint64_t at = tk.start_ns + (uint64_t)s * SLOT_NS;
 
@@ -967,11 +953,11 @@ static void run_fleet(struct disk *d, const struct tree *trees, const int *leaf_
 			       trees[k].first_leaf * FILES_PER_DIR + (hot ? 1 : s % FILES_PER_DIR),
 			       100);
 	}
-	r->writer_cpu = thread_cpu_ns() - c0;
+	r->writer_cpu = bench__thread_cpu_ns() - c0;
 	r->changes = (uint64_t)slots * ntrees;
 	pthread_join(th, NULL);
 	if (tk.err)
-		die("process the events", tk.err);
+		bench__die("process the events", tk.err);
 	disk__stats(d, &s1);
 	r->events = s1.events - s0.events;
 	r->ignored = s1.events_ignored - s0.events_ignored;
