@@ -46,6 +46,7 @@ static struct {
 } guard = {.lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP};
 
 static volatile sig_atomic_t signalled;
+static __thread bool in_signal_thread;
 
 /* --- measuring --- */
 
@@ -103,6 +104,16 @@ void bench__die(const char *what, int err)
 void bench__lock(void)
 {
 	pthread_mutex_lock(&guard.lock);
+	/*
+	 * After a signal's cleanup, the main thread would go on with its children killed under it
+	 * and print figures made of them: it stops here while the signal thread ends the process.
+	 */
+	if (signalled && !in_signal_thread) {
+		while (!pthread_mutex_unlock(&guard.lock))
+			;
+		for (;;)
+			pause();
+	}
 }
 
 void bench__unlock(void)
@@ -454,6 +465,7 @@ static void *signal_thread(void *arg)
 
 	if (sigwait(&guard.sigs, &sig))
 		return NULL;
+	in_signal_thread = true;
 	signalled = 1;
 	fprintf(stderr, "%s: signal %d, removing what the benchmark created\n", guard.name, sig);
 	bench__cleanup();
