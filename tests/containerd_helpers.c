@@ -437,6 +437,57 @@ static void stop_pid(int pid, unsigned ms)
 	}
 }
 
+/*
+ * Kill every process of a cgroup v2 directory (cgroup.kill, 5.14) and wait (bounded) until it
+ * is empty, so that it and its v1 twins can be removed.
+ */
+static void cgroup_kill(const char *cg)
+{
+	char path[8192], line[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%.4000s/cgroup.kill", cg);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) != 1)
+		fprintf(stderr, "failed to write '%s': %s\n", path, strerror(errno));
+	close(fd);
+	snprintf(path, sizeof(path), "%.4000s/cgroup.events", cg);
+	for (int i = 0; i < 500; i++) {
+		FILE *f = fopen(path, "re");
+		bool populated = false;
+
+		while (f && fgets(line, sizeof(line), f))
+			populated |= !strcmp(line, "populated 1\n");
+		if (f)
+			fclose(f);
+		if (!populated)
+			return;
+		th_sleep_ms(10);
+	}
+}
+
+/*
+ * The shims of a containerd that is gone: containerd 1.6 keeps no pid file for them, but
+ * each was started with this containerd's own socket (in the test directory) on its command
+ * line, which nothing else has.
+ */
+static void kill_shims(const char *arg)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+
+	while (d && (de = readdir(d))) {
+		int pid = atoi(de->d_name);
+
+		if (pid > 0 && proc_has(pid, "containerd-shim") && proc_has(pid, arg))
+			stop_pid(pid, 2000);
+	}
+	if (d)
+		closedir(d);
+}
+
 /* Every cgroup hierarchy (v1 controllers and the v2 mount), from mountinfo. */
 static int cgroup_mounts(char mnts[][256], int max)
 {
@@ -502,7 +553,7 @@ static void unmount_under(const char *dir)
 /*
  * Everything a test process of pid made, in the order that lets each step succeed: tasks and
  * containers through containerd while it runs, containerd itself, then by hand what is left
- * (container processes by their cgroup, shims by their pid file, mounts), the cgroups, the
+ * (container processes by their cgroup, shims by their command line, mounts), the cgroups, the
  * network, the directory.
  */
 static void ctrd_sweep(int pid)
@@ -541,24 +592,11 @@ static void ctrd_sweep(int pid)
 	/* What containerd could not remove: kill the processes, then their shims. */
 	ni = cg2[0] ? our_ids(cg2, pid, ids, 16) : 0;
 	for (int i = 0; i < ni; i++) {
-		snprintf(path, sizeof(path), "%s/" CTRD_NS "/%s/cgroup.kill", cg2, ids[i]);
-		if (!access(path, W_OK))
-			quiet("echo 1 > %s", path);
+		snprintf(path, sizeof(path), "%s/" CTRD_NS "/%s", cg2, ids[i]);
+		cgroup_kill(path);
 	}
-	snprintf(path, sizeof(path), "%s/" TASKS_DIR, dir);
-	d = opendir(path);
-	while (d && (de = readdir(d))) {
-		char pidfile[8192 + 300];
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(pidfile, sizeof(pidfile), "%s/%s/shim.pid", path, de->d_name);
-		read_line(pidfile, buf, sizeof(buf));
-		if (proc_has(atoi(buf), "containerd-shim"))
-			stop_pid(atoi(buf), 2000);
-	}
-	if (d)
-		closedir(d);
+	snprintf(path, sizeof(path), "-address %s/containerd.sock", dir);
+	kill_shims(path);
 	unmount_under(dir);
 
 	/* runc made /<ns>/<id> in every hierarchy; /<ns> goes too once empty. */
@@ -566,8 +604,7 @@ static void ctrd_sweep(int pid)
 	for (int m = 0; m < nm; m++) {
 		for (int i = 0; i < ni; i++) {
 			snprintf(path, sizeof(path), "%s/" CTRD_NS "/%s", mnts[m], ids[i]);
-			for (int t = 0; t < 300 && rmdir(path) && errno == EBUSY; t++)
-				th_sleep_ms(10);
+			rmdir(path);
 		}
 		snprintf(path, sizeof(path), "%s/" CTRD_NS, mnts[m]);
 		rmdir(path);

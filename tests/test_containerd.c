@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -137,7 +138,9 @@ static bool fetch(const struct agent *a, const char *id, struct flat *f)
 static void fetch_after(const struct agent *a, const char *id, const char *ts_key, uint64_t since,
 			const char *key, const char *want, struct flat *f)
 {
-	for (int i = 0; i < 300; i++) {
+	uint64_t deadline = now_ns(CLOCK_MONOTONIC) + 15000000000ull;
+
+	do {
 		const char *ts, *v;
 
 		if (fetch(a, id, f) && (ts = flat_get(f, ts_key)) &&
@@ -145,7 +148,7 @@ static void fetch_after(const struct agent *a, const char *id, const char *ts_ke
 		    (!key || ((v = flat_get(f, key)) && !strcmp(v, want))))
 			return;
 		th_sleep_ms(50);
-	}
+	} while (now_ns(CLOCK_MONOTONIC) < deadline);
 	cr_assert_fail("container %s: no collection after %llu with %s = %s in 15 s; last:%s", id,
 		       (unsigned long long)since, key ? key : ts_key, key ? want : "(later)",
 		       f->buf);
@@ -298,6 +301,58 @@ static void fetch_stable(const struct agent *a, const char *id, const char *host
 	cr_assert_fail("the counters of %s never stood still", host);
 }
 
+/*
+ * `tally stats --json` (a fresh load, two samples): the containers as the agent has them; the
+ * CPU of containers born before it comes from its cpu.stat seed plus BPF, the writable layers
+ * from one walk each.
+ */
+static void expect_stats_command(const struct ctrd *c, const char *const ids[], int n)
+{
+	static const char script[] =
+	    "import json,sys\n"
+	    "d = json.load(sys.stdin)\n"
+	    "by = {c['id']: c for c in d['containers']}\n"
+	    "for i in %s:\n"
+	    "    c = by[i]\n"
+	    "    w = c['writable_layer']\n"
+	    "    print(c['runtime'], c['cpu']['usage_core_nano_seconds'], w['used_bytes'],"
+	    " w['inodes_used'])\n";
+	static char out[1 << 20];
+	char list[256] = "[", py_script[1024], res[4096], upper[512], lower[512], rt[32];
+	uint64_t before[4], after[4];
+	const char *line = res;
+	int rc;
+
+	cr_assert_leq(n, 4);
+	for (int i = 0; i < n; i++) {
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "'%s',", ids[i]);
+		before[i] = th_cpustat_ns(cg_of(ids[i]));
+	}
+	strcat(list, "]");
+	rc = th_run(TALLY " stats --json --interval 200ms 2>&1", out, sizeof(out));
+	for (int i = 0; i < n; i++)
+		after[i] = th_cpustat_ns(cg_of(ids[i]));
+	cr_assert_eq(rc, 0, "tally stats --json: %.2000s", out);
+	snprintf(py_script, sizeof(py_script), script, list);
+	cr_assert_eq(py(py_script, out, strlen(out), res, sizeof(res)), 0, "%s", res);
+	for (int i = 0; i < n; i++) {
+		unsigned long long usage, bytes, inodes;
+
+		cr_assert(line &&
+			      sscanf(line, "%31s %llu %llu %llu", rt, &usage, &bytes, &inodes) == 4,
+			  "%s", res);
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+		ctrd_snapshot_dirs(c, ids[i], upper, lower, sizeof(upper));
+		cr_expect_str_eq(rt, "containerd", "tally stats: %s", ids[i]);
+		expect_cpu_within(ids[i], usage, before[i], after[i]);
+		cr_expect_eq(bytes, dh_du_bytes(upper), "tally stats: %s %llu bytes, du %llu",
+			     ids[i], bytes, (unsigned long long)dh_du_bytes(upper));
+		cr_expect_eq(inodes, dh_du_inodes(upper), "tally stats: %s %llu inodes, du %llu",
+			     ids[i], inodes, (unsigned long long)dh_du_inodes(upper));
+	}
+}
+
 /* ---- the host end of the pod's TCP exchange -------------------------------------------- */
 
 /* Accept one connection: read UP bytes to EOF, send DOWN, close. Exits 0 when all went so. */
@@ -336,8 +391,10 @@ static int server_start(const struct ctrd_net *n)
 	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
 	server = fork();
 	cr_assert_geq(server, 0);
-	if (server == 0)
+	if (server == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		serve(lfd);
+	}
 	close(lfd);
 	return ntohs(sin.sin_port);
 }
@@ -390,6 +447,11 @@ static void touch(pid_t pid, const char *name)
 	close(fd);
 }
 
+static double elapsed(uint64_t t0)
+{
+	return (now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+}
+
 static bool tcp_timestamps(const char *netns)
 {
 	char cmd[256], out[64];
@@ -421,7 +483,7 @@ static const char writer_script[] =
 Test(containerd, three_containers_against_the_kernel)
 {
 	char why[512], burn[64], writer[64], net[64], script[512], buf[64], netns[128];
-	uint64_t since, hdr;
+	uint64_t since, hdr, t0;
 	pid_t burn_pid, wr_pid, net_pid;
 	struct nh_stats host0, host1, d;
 	const char *const ids[] = {burn, writer, net};
@@ -433,6 +495,7 @@ Test(containerd, three_containers_against_the_kernel)
 
 	if (!ctrd_available(why, sizeof(why)))
 		cr_skip_test("%s", why);
+	t0 = now_ns(CLOCK_MONOTONIC);
 	snprintf(burn, sizeof(burn), "tally-test-burn-%d", (int)getpid());
 	snprintf(writer, sizeof(writer), "tally-test-write-%d", (int)getpid());
 	snprintf(net, sizeof(net), "tally-test-net-%d", (int)getpid());
@@ -444,6 +507,7 @@ Test(containerd, three_containers_against_the_kernel)
 	nh_set_tso(NULL, n.host, false);
 	nh_set_tso(n.netns, "eth0", false);
 	port = server_start(&n);
+	cr_log_info("containerd: node and pod network up at %.1f s", elapsed(t0));
 
 	/* The agent first: the containers are born under it, their sockets counted from birth. */
 	agent_start(&a, "--period 200ms");
@@ -455,6 +519,7 @@ Test(containerd, three_containers_against_the_kernel)
 		 "exec sleep 600",
 		 UP / 1000, n.gw, port);
 	net_pid = ctrd_run(&c, net, netns, script);
+	cr_log_info("containerd: agent and containers started at %.1f s", elapsed(t0));
 
 	/* 1. Each container as tally first knows it: named, placed, and idle but the burner. */
 	since = now_ns(CLOCK_REALTIME);
@@ -481,6 +546,8 @@ Test(containerd, three_containers_against_the_kernel)
 				     flat_get(&f, dh_path("network.sockets.%s", k[j])));
 	}
 
+	cr_log_info("containerd: first look checked at %.1f s", elapsed(t0));
+
 	/* 2. The writer writes, the pod exchanges UP and DOWN bytes with the host over TCP. */
 	touch(wr_pid, "go");
 	touch(net_pid, "go");
@@ -497,6 +564,8 @@ Test(containerd, three_containers_against_the_kernel)
 		expect_layers(&c, &a, ids[i], since);
 	fetch_after(&a, writer, "writable_layer.timestamp_ns", since, NULL, NULL, &f);
 	cr_expect_gt(flat_u64(&f, "writable_layer.used_bytes"), 300000, "the writer wrote 300 kB");
+	expect_stats_command(&c, ids, 3);
+	cr_log_info("containerd: layers and tally stats checked at %.1f s", elapsed(t0));
 
 	fetch_stable(&a, net, n.host, since, &f, &host1);
 	expect_interface(&f, &host1);
@@ -560,6 +629,8 @@ Test(containerd, three_containers_against_the_kernel)
 			     0, "%s has no socket traffic", ids[i]);
 		cr_expect_null(flat_get(&f, "network.interfaces.0.name"), "%s: only lo", ids[i]);
 	}
+
+	cr_log_info("containerd: network checked at %.1f s", elapsed(t0));
 
 	/* 3. Containers removed: gone from the agent at its next collections. */
 	for (int i = 0; i < 3; i++)
