@@ -526,7 +526,7 @@ static int our_ids(const char *cg2, int pid, char ids[][64], int max)
 
 		if (de->d_type == DT_DIR && l > sl && l < 64 &&
 		    !strcmp(de->d_name + l - sl, suffix) && !strncmp(de->d_name, "tally-test-", 11))
-			snprintf(ids[n++], 64, "%s", de->d_name);
+			memcpy(ids[n++], de->d_name, l + 1); /* l < 64 */
 	}
 	if (d)
 		closedir(d);
