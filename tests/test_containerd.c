@@ -579,6 +579,14 @@ Test(containerd, three_containers_against_the_kernel)
 	fetch_stable(&a, net, n.host, since, &f, &host1);
 	expect_interface(&f, &host1);
 	d = nh_stats_delta(&host1, &host0);
+	cr_log_info("%s: sockets rx %s B %s pkts, tx %s B %s pkts; host veth delta rx %llu B %llu "
+		    "pkts, tx %llu B %llu pkts",
+		    net, flat_get(&f, "network.sockets.rx_bytes"),
+		    flat_get(&f, "network.sockets.rx_packets"),
+		    flat_get(&f, "network.sockets.tx_bytes"),
+		    flat_get(&f, "network.sockets.tx_packets"), (unsigned long long)d.rx_bytes,
+		    (unsigned long long)d.rx_packets, (unsigned long long)d.tx_bytes,
+		    (unsigned long long)d.tx_packets);
 	/*
 	 * The pod's socket is the only thing on the veth: every segment it sent is one the host
 	 * end received (L3 bytes + an Ethernet header each), and the other way round.
