@@ -26,7 +26,7 @@ endif
 # Packages needed to build, test and benchmark (Debian names).
 DEPS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev \
 	libcriterion-dev pkg-config make gcc libc6-dev iproute2 util-linux linux-perf coreutils python3 \
-	iperf3 libmicrohttpd-dev prometheus
+	iperf3 libmicrohttpd-dev prometheus containerd runc containernetworking-plugins busybox-static
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -pthread -g $(WARN) -Iinclude -Isrc -I$(BUILD) -MMD -MP \
