@@ -328,7 +328,7 @@ static void expect_stats_command(const struct ctrd *c, const char *const ids[], 
 	cr_assert_leq(n, 4);
 	/* on tmpfs: not a write on the filesystem whose upper dirs the agent watches */
 	snprintf(json, sizeof(json), "/dev/shm/tally-test-ctrd-%d-stats.json", (int)getpid());
-	snprintf(cmd, sizeof(cmd), TALLY " stats --json --interval 200ms > %s 2>&1", json);
+	snprintf(cmd, sizeof(cmd), TALLY " stats --standalone --json --interval 200ms 2>&1 >%s", json);
 	for (int i = 0; i < n; i++) {
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "'%s',", ids[i]);
 		before[i] = th_cpustat_ns(cg_of(ids[i]));
@@ -338,7 +338,7 @@ static void expect_stats_command(const struct ctrd *c, const char *const ids[], 
 	for (int i = 0; i < n; i++)
 		after[i] = th_cpustat_ns(cg_of(ids[i]));
 	snprintf(py_script, sizeof(py_script), script, json, list);
-	cr_assert_eq(rc, 0, "%s: status %d", cmd, rc);
+	cr_assert_eq(rc, 0, "%s: status %d: %s", cmd, rc, out);
 	rc = py(py_script, "", 0, res, sizeof(res));
 	unlink(json);
 	cr_assert_eq(rc, 0, "%s", res);
