@@ -83,7 +83,8 @@ struct tally_net {
 	pthread_cond_t cond;
 	/* The worker: started on the first job, joined by net__free. */
 	pthread_t thread;
-	bool started, stop, hold;
+	bool started, stop;
+	unsigned hold;			   /* net__hold: while > 0, queued jobs wait */
 	struct net_job *todo, **todo_tail; /* FIFO */
 	struct net_job *done, **done_tail; /* FIFO: results in the order the jobs ran */
 	unsigned pending;		   /* submitted, not drained */
@@ -940,7 +941,10 @@ unsigned net__pending(struct tally_net *n)
 void net__hold(struct tally_net *n, bool hold)
 {
 	pthread_mutex_lock(&n->lock);
-	n->hold = hold;
+	if (hold)
+		n->hold++;
+	else if (n->hold)
+		n->hold--;
 	pthread_cond_signal(&n->cond);
 	pthread_mutex_unlock(&n->lock);
 }

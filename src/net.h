@@ -88,7 +88,12 @@ int net__submit(struct tally_net *n, int ifindex, bool attach, uint64_t cookie);
 void net__drain(struct tally_net *n, void (*done)(const struct net_job *j, void *ctx), void *ctx);
 /* Jobs submitted and not drained yet (queued, under way or finished). */
 unsigned net__pending(struct tally_net *n);
-/* Tests: hold keeps the worker from starting queued jobs (the one under way finishes). */
+/*
+ * Keep the worker from starting queued jobs (the one under way finishes) until as many calls
+ * with hold false. For a caller about to make netlink requests, which wait for an attach under
+ * way (it keeps the rtnl lock across its grace periods, by all appearances): 60 new pods'
+ * namespaces were looked up in 16-88 ms with the worker held, 1071 ms beside it. And tests.
+ */
 void net__hold(struct tally_net *n, bool hold);
 /* What net__attach_if uses: "tcx" or "tc" (classic). */
 const char *net__tc_mode(const struct tally_net *n);

@@ -27,6 +27,7 @@ struct attachment {
 struct podnet {
 	struct tally_net *net; /* may be NULL */
 	bool background;       /* attach and detach through net__submit */
+	bool holding;	       /* the worker is held for this tick (net__hold) */
 	uint64_t cookies;
 	struct netif_sock *host;
 	struct netif_events *events;
@@ -101,6 +102,8 @@ void podnet__free(struct podnet *p)
 	 * net__free stops the worker, then detaches the devices' programs (or leaves them pinned
 	 * for the next agent).
 	 */
+	if (p->holding)
+		net__hold(p->net, false);
 	free(p->attached);
 	for (size_t i = 0; i < p->nns; i++)
 		ns__clear(&p->ns[i]);
@@ -226,6 +229,15 @@ int podnet__begin(struct podnet *p)
 	int err;
 
 	p->gen++;
+	/*
+	 * The worker waits while the tick runs: its netlink requests (the dump, entering new
+	 * namespaces) would each wait for an attach under way (net__hold). A tick that did not end
+	 * (an error) lets the worker go once before holding it again, so errors cannot starve it.
+	 */
+	if (p->background) {
+		p->holding = !p->holding;
+		net__hold(p->net, p->holding);
+	}
 	err = netif_events__read(p->events, on_link_event, p);
 	if (err == -ENOBUFS)
 		p->resync = true;
@@ -430,9 +442,12 @@ int podnet__end(struct podnet *p)
 {
 	size_t out = 0;
 
-	if (p->background)
+	if (p->background) {
 		net__drain(p->net, on_job_done, p);
-
+		if (p->holding)
+			net__hold(p->net, false);
+		p->holding = false;
+	}
 	for (size_t i = 0; i < p->nns; i++) {
 		struct podnet_ns *ns = &p->ns[i];
 
