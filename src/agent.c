@@ -1036,6 +1036,8 @@ static struct agent *agent__new(const struct agent_opts *o, const char *root, co
 			log_warn("skipped %zu lines of the checkpoint in '%s' that did not parse",
 				 bad, o->state_dir);
 	}
+	/* tc attach and detach on a worker: an RCU grace period each, never in the loop. */
+	podnet__background(collector__podnet(a->c));
 	/* After the load, so that a user who is not root hears that first. */
 	if (o->socket) {
 		lfd = agent__listen_unix(a, &live);

@@ -112,6 +112,32 @@ int caps__restrict(uint64_t keep, uint64_t *kept)
 	return 0;
 }
 
+int caps__follow_process(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct proc[2] = {}, self[2] = {};
+	bool more = false;
+	int err;
+
+	/* capget of the process id reads the main thread's sets; 0 reads this thread's. */
+	h.pid = getpid();
+	if (syscall(SYS_capget, &h, proc))
+		return -errno;
+	err = caps__get(self);
+	if (err)
+		return err;
+	for (int i = 0; i < 2; i++) {
+		more = more || (self[i].effective & ~proc[i].effective) ||
+		       (self[i].permitted & ~proc[i].permitted) ||
+		       (self[i].inheritable & ~proc[i].inheritable);
+		self[i].effective &= proc[i].effective;
+		self[i].permitted &= proc[i].permitted;
+		self[i].inheritable &= proc[i].inheritable;
+	}
+	h.pid = 0;
+	return more && syscall(SYS_capset, &h, self) ? -errno : 0;
+}
+
 void caps__format(uint64_t mask, char *buf, size_t len)
 {
 	size_t off = 0;

@@ -19,6 +19,12 @@
  * (the sets may then be partly dropped: the caller should not go on).
  */
 int caps__restrict(uint64_t keep, uint64_t *kept);
+/*
+ * For a thread started before the process dropped its capabilities (each thread has its own
+ * sets): drop from this thread's effective, permitted and inheritable sets whatever the
+ * process's main thread does not have. 0 or -errno.
+ */
+int caps__follow_process(void);
 /* The effective set of this process. 0 or -errno. */
 int caps__effective(uint64_t *mask);
 /* "cap_bpf,cap_perfmon" (lowercase, as capsh prints them); "none" for 0. */

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "bpfmap.h"
 #include "net.h"
 #include "net.skel.h"
+#include "caps.h"
 #include "pin.h"
 #include "util.h"
 
@@ -55,18 +57,37 @@ struct net_if_link {
 	int link_fd[NET_IF_DIRS]; /* tcx: the links, -1 when none */
 };
 
+/*
+ * Attaching and detaching a device's tc programs waits for an RCU grace period in the kernel
+ * (about 17 ms each here, for 0.14 ms of CPU), so the agent has them done by one worker thread
+ * (net__submit) while its loop goes on; readers of the counters never wait for it.
+ *
+ * Locking: op is held for a whole attach or detach (one at a time, the worker's or a caller's);
+ * lock only for short updates and reads of what readers see (ifs, n_ifs, tcx, if_vals, the
+ * queues), never across a syscall that waits. The programs, maps and pins are set at open.
+ */
 struct tally_net {
 	struct net_bpf *skel;
 	int nr_cpus;
 	bool removal;
 	bool tcx;		       /* try tcx links; cleared when the kernel refuses them */
 	struct bpfmap_reader counters; /* of cg_net */
-	uint64_t *if_vals;	       /* one if_net value: nr_cpus * NET_IF_COUNTERS */
+	uint64_t *if_vals;	       /* one if_net value for net__read_if (lock held) */
+	uint64_t *zero_vals;	       /* one zeroed if_net value for a new entry (op held) */
 	struct net_if_link *ifs;       /* max_ifaces: as many as if_net holds */
 	size_t n_ifs, max_ifs;
 	bool pinned; /* see net_opts.pin_root */
 	struct pin pin;
 	char replaced[PATH_MAX]; /* a stale layout's directory, removed after attach */
+	pthread_mutex_t lock, op;
+	pthread_cond_t cond;
+	/* The worker: started on the first job, joined by net__free. */
+	pthread_t thread;
+	bool started, stop;
+	unsigned hold;			   /* net__hold: while > 0, queued jobs wait */
+	struct net_job *todo, **todo_tail; /* FIFO */
+	struct net_job *done, **done_tail; /* FIFO: results in the order the jobs ran */
+	unsigned pending;		   /* submitted, not drained */
 };
 
 static const char *const dir_names[NET_IF_DIRS] = {"in", "eg"};
@@ -214,7 +235,7 @@ static bool tc_ours_on(struct tally_net *n, int ifindex, enum net_if_dir dir);
  * A device's tc programs are still tally's, as a predecessor left them: both tcx links pinned
  * and attached, or (classic tc) both filters in place. Its if_net entry continues then.
  */
-static bool net__still_attached(struct tally_net *n, int ifindex)
+static bool net__still_attached(struct tally_net *n, int ifindex, bool tcx)
 {
 	char name[64], path[PATH_MAX + 64];
 	bool alive = true;
@@ -222,7 +243,7 @@ static bool net__still_attached(struct tally_net *n, int ifindex)
 	for (int dir = 0; dir < NET_IF_DIRS; dir++) {
 		int fd;
 
-		if (!n->tcx) {
+		if (!tcx) {
 			alive = alive && tc_ours_on(n, ifindex, dir);
 			continue;
 		}
@@ -250,7 +271,7 @@ static int net__prune_ifs(struct tally_net *n)
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		if (net__still_attached(n, (int)key))
+		if (net__still_attached(n, (int)key, n->tcx))
 			continue;
 		for (int dir = 0; dir < NET_IF_DIRS; dir++) {
 			tcx_pin_name(name, sizeof(name), (int)key, dir);
@@ -274,6 +295,11 @@ struct tally_net *net__open(const char *cgroot, const struct net_opts *o)
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return NULL;
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_mutex_init(&n->op, NULL);
+	pthread_cond_init(&n->cond, NULL);
+	n->todo_tail = &n->todo;
+	n->done_tail = &n->done;
 	n->tcx = !o->force_tc_classic;
 	n->nr_cpus = libbpf_num_possible_cpus();
 	if (n->nr_cpus <= 0) {
@@ -294,7 +320,8 @@ struct tally_net *net__open(const char *cgroot, const struct net_opts *o)
 	if (err)
 		goto fail;
 	n->if_vals = calloc((size_t)n->nr_cpus * NET_IF_COUNTERS, sizeof(*n->if_vals));
-	if (!n->if_vals) {
+	n->zero_vals = calloc((size_t)n->nr_cpus * NET_IF_COUNTERS, sizeof(*n->zero_vals));
+	if (!n->if_vals || !n->zero_vals) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -532,48 +559,67 @@ static int attach_classic(struct tally_net *n, struct net_if_link *l)
 	return 0;
 }
 
-int net__attach_if(struct tally_net *n, int ifindex)
+/* net__attach_if with n->op held. */
+static int net__attach_op(struct tally_net *n, int ifindex)
 {
+	struct net_if_link l = {.ifindex = ifindex, .link_fd = {-1, -1}};
 	uint32_t key = ifindex;
-	struct net_if_link *l;
-	bool keep;
+	bool keep, found, full, tcx;
 	int err;
 
 	if (ifindex <= 0)
 		return -EINVAL;
-	if (net__find_if(n, ifindex))
+	pthread_mutex_lock(&n->lock);
+	found = net__find_if(n, ifindex) != NULL;
+	full = n->n_ifs == n->max_ifs;
+	tcx = n->tcx;
+	pthread_mutex_unlock(&n->lock);
+	if (found)
 		return 0;
-	if (n->n_ifs == n->max_ifs)
+	if (full)
 		return -E2BIG;
-	l = &n->ifs[n->n_ifs];
-	*l = (struct net_if_link){.ifindex = ifindex, .link_fd = {-1, -1}};
 	/*
 	 * The programs only find entries, so a packet racing a detach never re-creates one. A
 	 * predecessor's entry continues when its programs are still on the device.
 	 */
-	keep = n->pinned && net__still_attached(n, ifindex);
-	memset(n->if_vals, 0, (size_t)n->nr_cpus * sizeof(struct net_if_counter));
-	err = bpf_map_update_elem(bpf_map__fd(n->skel->maps.if_net), &key, n->if_vals,
+	keep = n->pinned && net__still_attached(n, ifindex, tcx);
+	err = bpf_map_update_elem(bpf_map__fd(n->skel->maps.if_net), &key, n->zero_vals,
 				  keep ? BPF_NOEXIST : BPF_ANY);
 	if (err == -EEXIST && keep)
 		err = 0;
 	if (err)
 		return err;
 	err = -EINVAL;
-	if (n->tcx) {
-		err = attach_tcx(n, l, keep);
+	if (tcx) {
+		err = attach_tcx(n, &l, keep);
 		/* No tcx (6.6, or no CONFIG_NET_XGRESS): classic tc from now on. */
-		if (err == -EINVAL || err == -EOPNOTSUPP)
+		if (err == -EINVAL || err == -EOPNOTSUPP) {
+			tcx = false;
+			pthread_mutex_lock(&n->lock);
 			n->tcx = false;
+			pthread_mutex_unlock(&n->lock);
+		}
 	}
-	if (!n->tcx)
-		err = attach_classic(n, l);
+	if (!tcx)
+		err = attach_classic(n, &l);
 	if (err) {
 		bpf_map_delete_elem(bpf_map__fd(n->skel->maps.if_net), &key);
 		return err;
 	}
-	n->n_ifs++;
+	pthread_mutex_lock(&n->lock);
+	n->ifs[n->n_ifs++] = l;
+	pthread_mutex_unlock(&n->lock);
 	return 0;
+}
+
+int net__attach_if(struct tally_net *n, int ifindex)
+{
+	int err;
+
+	pthread_mutex_lock(&n->op);
+	err = net__attach_op(n, ifindex);
+	pthread_mutex_unlock(&n->op);
+	return err;
 }
 
 static int net_if_link__detach(struct tally_net *n, struct net_if_link *l)
@@ -590,26 +636,51 @@ static int net_if_link__detach(struct tally_net *n, struct net_if_link *l)
 	return err;
 }
 
+/* net__detach_if with n->op held: readers stop seeing the device first, then it goes. */
+static int net__detach_op(struct tally_net *n, int ifindex)
+{
+	struct net_if_link *found, l;
+
+	pthread_mutex_lock(&n->lock);
+	found = net__find_if(n, ifindex);
+	if (found) {
+		l = *found;
+		*found = n->ifs[--n->n_ifs];
+	}
+	pthread_mutex_unlock(&n->lock);
+	return found ? net_if_link__detach(n, &l) : -ENOENT;
+}
+
 int net__detach_if(struct tally_net *n, int ifindex)
 {
-	struct net_if_link *l = net__find_if(n, ifindex);
 	int err;
 
-	if (!l)
-		return -ENOENT;
-	err = net_if_link__detach(n, l);
-	*l = n->ifs[--n->n_ifs];
+	pthread_mutex_lock(&n->op);
+	err = net__detach_op(n, ifindex);
+	pthread_mutex_unlock(&n->op);
 	return err;
 }
 
 bool net__is_attached(const struct tally_net *n, int ifindex)
 {
-	return net__find_if(n, ifindex) != NULL;
+	struct tally_net *w = (struct tally_net *)n; /* the lock, not the state */
+	bool found;
+
+	pthread_mutex_lock(&w->lock);
+	found = net__find_if(n, ifindex) != NULL;
+	pthread_mutex_unlock(&w->lock);
+	return found;
 }
 
 const char *net__tc_mode(const struct tally_net *n)
 {
-	return n->tcx ? "tcx" : "tc";
+	struct tally_net *w = (struct tally_net *)n;
+	bool tcx;
+
+	pthread_mutex_lock(&w->lock);
+	tcx = n->tcx;
+	pthread_mutex_unlock(&w->lock);
+	return tcx ? "tcx" : "tc";
 }
 
 bool net__tracks_removal(const struct tally_net *n)
@@ -617,10 +688,32 @@ bool net__tracks_removal(const struct tally_net *n)
 	return n->removal;
 }
 
+static void net__worker_stop(struct tally_net *n)
+{
+	pthread_mutex_lock(&n->lock);
+	n->stop = true;
+	pthread_cond_signal(&n->cond);
+	pthread_mutex_unlock(&n->lock);
+	/* The job under way finishes (an attach cannot be interrupted); queued ones never run. */
+	if (n->started)
+		pthread_join(n->thread, NULL);
+	n->started = false;
+	for (struct net_job *j = n->todo, *next; j; j = next) {
+		next = j->next;
+		free(j);
+	}
+	for (struct net_job *j = n->done, *next; j; j = next) {
+		next = j->next;
+		free(j);
+	}
+	n->todo = n->done = NULL;
+}
+
 void net__free(struct tally_net *n)
 {
 	if (!n)
 		return;
+	net__worker_stop(n);
 	/* Pinned: the devices stay counted for the next agent; only the fds go. */
 	while (n->n_ifs && n->pinned)
 		detach_tcx(&n->ifs[--n->n_ifs]);
@@ -629,7 +722,11 @@ void net__free(struct tally_net *n)
 	net_bpf__destroy(n->skel);
 	bpfmap_reader__fini(&n->counters);
 	free(n->if_vals);
+	free(n->zero_vals);
 	free(n->ifs);
+	pthread_mutex_destroy(&n->lock);
+	pthread_mutex_destroy(&n->op);
+	pthread_cond_destroy(&n->cond);
 	free(n);
 }
 
@@ -698,10 +795,14 @@ int net__read_if(struct tally_net *n, int ifindex, struct net_if_counter *out)
 	uint32_t key = ifindex;
 	int err;
 
+	/* A lookup does not wait: the lock over the shared buffer costs the worker nothing. */
+	pthread_mutex_lock(&n->lock);
 	err = bpf_map_lookup_elem(bpf_map__fd(n->skel->maps.if_net), &key, n->if_vals);
+	if (!err)
+		bpfmap__sum_percpu(n->if_vals, n->nr_cpus, NET_IF_COUNTERS, sum);
+	pthread_mutex_unlock(&n->lock);
 	if (err)
 		return err;
-	bpfmap__sum_percpu(n->if_vals, n->nr_cpus, NET_IF_COUNTERS, sum);
 	memcpy(out, sum, sizeof(*out));
 	return 0;
 }
@@ -745,4 +846,105 @@ int net__remove_classic_filters(void)
 struct net_bpf *net__skel(struct tally_net *n)
 {
 	return n->skel;
+}
+
+static void *net__worker(void *arg)
+{
+	struct tally_net *n = arg;
+
+	pthread_mutex_lock(&n->lock);
+	for (;;) {
+		struct net_job *j;
+
+		while ((!n->todo || n->hold) && !n->stop)
+			pthread_cond_wait(&n->cond, &n->lock);
+		if (n->stop)
+			break;
+		j = n->todo;
+		n->todo = j->next;
+		if (!n->todo)
+			n->todo_tail = &n->todo;
+		pthread_mutex_unlock(&n->lock);
+		/*
+		 * Capabilities are per thread: this one was started before the agent dropped its
+		 * own, so it drops whatever the process (its main thread) has dropped since.
+		 */
+		caps__follow_process();
+		pthread_mutex_lock(&n->op);
+		j->err = j->attach ? net__attach_op(n, j->ifindex) : net__detach_op(n, j->ifindex);
+		pthread_mutex_unlock(&n->op);
+		pthread_mutex_lock(&n->lock);
+		j->next = NULL;
+		*n->done_tail = j;
+		n->done_tail = &j->next;
+	}
+	pthread_mutex_unlock(&n->lock);
+	return NULL;
+}
+
+int net__submit(struct tally_net *n, int ifindex, bool attach, uint64_t cookie)
+{
+	struct net_job *j = malloc(sizeof(*j));
+	int err = 0;
+
+	if (!j)
+		return -ENOMEM;
+	*j = (struct net_job){.ifindex = ifindex, .attach = attach, .cookie = cookie};
+	pthread_mutex_lock(&n->lock);
+	if (!n->started) {
+		err = -pthread_create(&n->thread, NULL, net__worker, n);
+		n->started = !err;
+	}
+	if (!err) {
+		*n->todo_tail = j;
+		n->todo_tail = &j->next;
+		n->pending++;
+		pthread_cond_signal(&n->cond);
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (err)
+		free(j);
+	return err;
+}
+
+void net__drain(struct tally_net *n, void (*done)(const struct net_job *j, void *ctx), void *ctx)
+{
+	struct net_job *j;
+
+	pthread_mutex_lock(&n->lock);
+	j = n->done;
+	n->done = NULL;
+	n->done_tail = &n->done;
+	pthread_mutex_unlock(&n->lock);
+	while (j) {
+		struct net_job *next = j->next;
+
+		done(j, ctx);
+		pthread_mutex_lock(&n->lock);
+		n->pending--;
+		pthread_mutex_unlock(&n->lock);
+		free(j);
+		j = next;
+	}
+}
+
+unsigned net__pending(struct tally_net *n)
+{
+	unsigned pending;
+
+	pthread_mutex_lock(&n->lock);
+	pending = n->pending;
+	pthread_mutex_unlock(&n->lock);
+	return pending;
+}
+
+void net__hold(struct tally_net *n, bool hold)
+{
+	pthread_mutex_lock(&n->lock);
+	if (hold)
+		n->hold++;
+	else if (n->hold)
+		n->hold--;
+	pthread_cond_signal(&n->cond);
+	pthread_mutex_unlock(&n->lock);
 }

@@ -16,8 +16,19 @@
 /* A namespace whose veths are not all matched yet (CNI still at work) is entered again. */
 #define PODNET_MAX_PROBES 30
 
+/* A host-side veth tally counts, or is about to. */
+struct attachment {
+	int ifindex;
+	bool on;	 /* tc attached (picked up from the worker, in the background) */
+	int err;	 /* the attach failed: tried again at the next reconciliation */
+	uint64_t cookie; /* of the attach job in flight, else 0 */
+};
+
 struct podnet {
 	struct tally_net *net; /* may be NULL */
+	bool background;       /* attach and detach through net__submit */
+	bool holding;	       /* the worker is held for this tick (net__hold) */
+	uint64_t cookies;
 	struct netif_sock *host;
 	struct netif_events *events;
 	struct netif_list links; /* this tick's dump of the host namespace */
@@ -25,7 +36,7 @@ struct podnet {
 	uint64_t gen;
 	struct podnet_ns *ns; /* unsorted: a node has few namespaces per tick to look up */
 	size_t nns, capns;
-	int *attached; /* host ifindexes with tally's tc programs */
+	struct attachment *attached; /* host ifindexes with tally's tc programs, or on their way */
 	size_t nattached, capattached;
 	bool resync; /* events were lost: reconcile the attachments from the dump */
 };
@@ -87,7 +98,12 @@ void podnet__free(struct podnet *p)
 {
 	if (!p)
 		return;
-	/* net__free detaches the devices' programs, or leaves them pinned for the next agent. */
+	/*
+	 * net__free stops the worker, then detaches the devices' programs (or leaves them pinned
+	 * for the next agent).
+	 */
+	if (p->holding)
+		net__hold(p->net, false);
 	free(p->attached);
 	for (size_t i = 0; i < p->nns; i++)
 		ns__clear(&p->ns[i]);
@@ -104,47 +120,94 @@ static bool is_pod_peer(const struct netif_link *l)
 	return !strcmp(l->kind, "veth") && l->link_netnsid >= 0;
 }
 
-static ssize_t attached__find(const struct podnet *p, int ifindex)
+static struct attachment *attached__find(const struct podnet *p, int ifindex)
 {
 	for (size_t i = 0; i < p->nattached; i++)
-		if (p->attached[i] == ifindex)
-			return (ssize_t)i;
-	return -1;
+		if (p->attached[i].ifindex == ifindex)
+			return &p->attached[i];
+	return NULL;
 }
 
+/* A device gone before tc got to it: its DELLINK follows. */
+static bool attach__gone(int err)
+{
+	return err == -ENODEV || err == -ENXIO;
+}
+
+/* Attach tc to a host veth, or queue that; a failed attachment is tried again. */
 static int attach(struct podnet *p, int ifindex)
 {
+	struct attachment *a = p->net ? attached__find(p, ifindex) : NULL;
+	bool fresh = !a;
 	int err;
 
-	if (!p->net || attached__find(p, ifindex) >= 0)
+	if (!p->net || (a && !a->err))
 		return 0;
-	if (p->nattached == p->capattached) {
-		size_t cap = p->capattached ? p->capattached * 2 : 16;
-		int *a = realloc(p->attached, cap * sizeof(*a));
+	if (fresh) {
+		if (p->nattached == p->capattached) {
+			size_t cap = p->capattached ? p->capattached * 2 : 16;
+			struct attachment *v = realloc(p->attached, cap * sizeof(*v));
 
-		if (!a)
-			return -ENOMEM;
-		p->attached = a;
-		p->capattached = cap;
+			if (!v)
+				return -ENOMEM;
+			p->attached = v;
+			p->capattached = cap;
+		}
+		a = &p->attached[p->nattached];
 	}
-	err = net__attach_if(p->net, ifindex);
-	/* Gone before we got to it: its DELLINK follows. */
-	if (err == -ENODEV || err == -ENXIO)
+	*a = (struct attachment){.ifindex = ifindex};
+	if (p->background) {
+		a->cookie = ++p->cookies;
+		err = net__submit(p->net, ifindex, true, a->cookie);
+	} else {
+		err = net__attach_if(p->net, ifindex);
+		a->on = !err;
+	}
+	if (!err) {
+		p->nattached += fresh;
 		return 0;
-	if (err)
-		return err;
-	p->attached[p->nattached++] = ifindex;
-	return 0;
+	}
+	if (!fresh)
+		*a = p->attached[--p->nattached];
+	return attach__gone(err) ? 0 : err;
 }
 
 static void detach(struct podnet *p, int ifindex)
 {
-	ssize_t i = attached__find(p, ifindex);
+	struct attachment *a = attached__find(p, ifindex);
 
-	if (i < 0)
+	if (!a)
 		return;
-	net__detach_if(p->net, ifindex);
-	p->attached[i] = p->attached[--p->nattached];
+	/*
+	 * In the background the detach queues behind the attach, even one still queued: the
+	 * worker's order makes sure nothing of the device is left (no pin, no entry, no fd).
+	 */
+	if (!p->background)
+		net__detach_if(p->net, ifindex);
+	else if (!a->err && net__submit(p->net, ifindex, false, 0))
+		net__detach_if(p->net, ifindex); /* no memory for the job: here, then */
+	*a = p->attached[--p->nattached];
+}
+
+/* net__drain: an attach job's result, unless the device was detached (or again) since. */
+static void on_job_done(const struct net_job *j, void *ctx)
+{
+	struct podnet *p = ctx;
+	struct attachment *a = attached__find(p, j->ifindex);
+
+	if (!j->attach || !a || a->cookie != j->cookie)
+		return;
+	a->cookie = 0;
+	a->on = !j->err;
+	a->err = j->err;
+	if (attach__gone(j->err))
+		*a = p->attached[--p->nattached];
+}
+
+void podnet__background(struct podnet *p)
+{
+	if (p && p->net)
+		p->background = true;
 }
 
 static void on_link_event(const struct netif_link *l, bool del, void *ctx)
@@ -166,6 +229,15 @@ int podnet__begin(struct podnet *p)
 	int err;
 
 	p->gen++;
+	/*
+	 * The worker waits while the tick runs: its netlink requests (the dump, entering new
+	 * namespaces) would each wait for an attach under way (net__hold). A tick that did not end
+	 * (an error) lets the worker go once before holding it again, so errors cannot starve it.
+	 */
+	if (p->background) {
+		p->holding = !p->holding;
+		net__hold(p->net, p->holding);
+	}
 	err = netif_events__read(p->events, on_link_event, p);
 	if (err == -ENOBUFS)
 		p->resync = true;
@@ -182,10 +254,11 @@ int podnet__begin(struct podnet *p)
 	if (p->resync) {
 		/* Attach to every pod peer, detach from what is gone or is no pod peer now. */
 		for (size_t i = p->nattached; i-- > 0;) {
-			const struct netif_link *l = netif_list__find(&p->links, p->attached[i]);
+			const struct netif_link *l =
+			    netif_list__find(&p->links, p->attached[i].ifindex);
 
 			if (!l || !is_pod_peer(l))
-				detach(p, p->attached[i]);
+				detach(p, p->attached[i].ifindex);
 		}
 		for (size_t i = 0; i < p->links.n; i++) {
 			if (!is_pod_peer(&p->links.v[i]))
@@ -196,6 +269,9 @@ int podnet__begin(struct podnet *p)
 		}
 		p->resync = false;
 	}
+	/* After the events: a device gone with its attach in flight had its detach queued. */
+	if (p->background)
+		net__drain(p->net, on_job_done, p);
 	return 0;
 }
 
@@ -366,6 +442,12 @@ int podnet__end(struct podnet *p)
 {
 	size_t out = 0;
 
+	if (p->background) {
+		net__drain(p->net, on_job_done, p);
+		if (p->holding)
+			net__hold(p->net, false);
+		p->holding = false;
+	}
 	for (size_t i = 0; i < p->nns; i++) {
 		struct podnet_ns *ns = &p->ns[i];
 
@@ -374,6 +456,7 @@ int podnet__end(struct podnet *p)
 			continue;
 		}
 		for (size_t j = 0; j < ns->n; j++) {
+			const struct attachment *a;
 			struct podnet_if *f = &ns->ifs[j];
 			const struct netif_link *l =
 			    f->host_ifindex ? netif_list__find(&p->links, f->host_ifindex) : NULL;
@@ -383,14 +466,13 @@ int podnet__end(struct podnet *p)
 			if (f->has_stats)
 				stats__flip(&l->stats, &f->stats);
 			f->has_proto = false;
-			if (f->has_stats && p->net && attached__find(p, f->host_ifindex) >= 0) {
-				int err = net__read_if(p->net, f->host_ifindex, &f->proto);
-
-				/* No entry yet: no packet crossed it since tc was attached. */
-				if (err == -ENOENT)
-					memset(&f->proto, 0, sizeof(f->proto));
-				f->has_proto = !err || err == -ENOENT;
-			}
+			a = f->has_stats && p->net ? attached__find(p, f->host_ifindex) : NULL;
+			/*
+			 * Not attached yet (or it failed): no breakdown, which is not a zero one.
+			 * Attached, the entry is there from before the programs were.
+			 */
+			if (a && a->on)
+				f->has_proto = !net__read_if(p->net, f->host_ifindex, &f->proto);
 		}
 		p->ns[out++] = *ns;
 	}
@@ -405,5 +487,18 @@ size_t podnet__count(const struct podnet *p)
 
 size_t podnet__attached(const struct podnet *p)
 {
-	return p->nattached;
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nattached; i++)
+		n += p->attached[i].on;
+	return n;
+}
+
+size_t podnet__attaching(const struct podnet *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nattached; i++)
+		n += p->attached[i].cookie != 0;
+	return n;
 }

@@ -24,7 +24,7 @@ struct podnet_if {
 	int host_ifindex; /* its host-side veth peer; 0 when none was found */
 	bool has_stats;	  /* the peer was in this tick's dump of the host */
 	struct netif_stats stats;
-	bool has_proto;		     /* tc counts this peer */
+	bool has_proto;		     /* tc counts this peer (false: not attached, or not yet) */
 	struct net_if_counter proto; /* direction index PODNET_RX / PODNET_TX */
 };
 
@@ -44,13 +44,27 @@ struct podnet_ns {
 
 struct podnet;
 
-/* net: the BPF side for tc, or NULL (then interfaces have link counters only). */
+/*
+ * net: the BPF side for tc, or NULL (then interfaces have link counters only). tc is attached
+ * and detached inline, within podnet__begin, unless podnet__background says otherwise.
+ */
 struct podnet *podnet__new(struct tally_net *net);
-void podnet__free(struct podnet *p); /* accepts NULL; detaches every tc program */
+/* Accepts NULL. tc programs are detached by net__free (or left pinned, see net_opts). */
+void podnet__free(struct podnet *p);
 
 /*
- * Start a tick: follow link events (attach tc to new host-side veths, detach from gone ones),
- * dump the host's links once. 0 or -errno.
+ * The agent's mode: attach and detach tc on net's worker thread (net__submit), so that a
+ * tick never waits for them (each costs an RCU grace period, ~17 ms: seconds for a node's
+ * hundreds of veths). Results are picked up at the next podnet__begin or podnet__end; until
+ * then a pod's interface has its link counters but no protocol breakdown (has_proto false).
+ * A veth that goes while its attach is queued leaves nothing. Call before the first
+ * podnet__begin. Accepts NULL and a podnet without net.
+ */
+void podnet__background(struct podnet *p);
+
+/*
+ * Start a tick: follow link events (attach tc to new host-side veths, detach from gone ones,
+ * or queue that), dump the host's links once. 0 or -errno.
  */
 int podnet__begin(struct podnet *p);
 
@@ -73,8 +87,12 @@ int podnet__end(struct podnet *p);
 /* A namespace known this tick, or NULL. */
 const struct podnet_ns *podnet__ns(const struct podnet *p, uint64_t ino);
 
-/* Counts for tests and the daemon: namespaces known, host devices with tc attached. */
+/*
+ * Counts for tests and the daemon: namespaces known, host devices with tc attached (as picked
+ * up), and host devices whose attach job is queued or under way (podnet__background).
+ */
 size_t podnet__count(const struct podnet *p);
 size_t podnet__attached(const struct podnet *p);
+size_t podnet__attaching(const struct podnet *p);
 
 #endif /* __TALLY_PODNET_H */

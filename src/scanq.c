@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "disk.h"
 #include "scanq.h"
 #include "util.h"
@@ -59,6 +60,8 @@ static void *scanq__worker(void *arg)
 		if (!q->todo)
 			q->todo_tail = &q->todo;
 		pthread_mutex_unlock(&q->lock);
+		/* Capabilities are per thread: no walk with more than the agent kept. */
+		caps__follow_process();
 		j->tree = disk__track(q->d, j->path);
 		j->err = j->tree ? 0 : -errno;
 		pthread_mutex_lock(&q->lock);

@@ -8,24 +8,45 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <errno.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <criterion/criterion.h>
+#include <linux/magic.h>
 
 #include "collect.h"
 #include "helpers.h"
+#include "net.skel.h"
 #include "net_helpers.h"
+#include "pin.h"
+
+static char pins[128];
+static bool mounted_bpffs;
+
+static void init(void)
+{
+	struct statfs st;
+
+	snprintf(pins, sizeof(pins), "/sys/fs/bpf/tally-test-podnet-%d", (int)getpid());
+	mounted_bpffs = statfs("/sys/fs/bpf", &st) || (uint64_t)st.f_type != BPF_FS_MAGIC;
+}
 
 static void fini(void)
 {
+	pin__remove_all(pins); /* the links pinned there detach */
 	th_cleanup();
 	nh_cleanup();
+	if (mounted_bpffs)
+		umount2("/sys/fs/bpf", MNT_DETACH | UMOUNT_NOFOLLOW);
 }
 
-TestSuite(podnet, .fini = fini, .timeout = 60);
+TestSuite(podnet, .init = init, .fini = fini, .timeout = 60);
 
 /* Open fds of this process that refer to the network namespace of inode ino. */
 static int fds_on_netns(uint64_t ino)
@@ -150,4 +171,213 @@ Test(podnet, host_network_container)
 	cr_expect_null(u.netns);
 	cr_expect_null(u.netns_why);
 	collector__free(c);
+}
+
+/* One tick as the collector takes it, the namespaces of ino[n] in use. */
+static void tick(struct podnet *p, const uint64_t *ino, int n)
+{
+	cr_assert_eq(podnet__begin(p), 0);
+	for (int i = 0; i < n; i++)
+		podnet__ref(p, ino[i]);
+	cr_assert_eq(podnet__end(p), 0);
+}
+
+/*
+ * Ticks until every attach and detach job is picked up. Bounded, but loosely: this podnet
+ * attaches to every pod veth of the host, other tests' too (~17 ms each).
+ */
+static void tick_until_settled(struct podnet *p, struct tally_net *net, const uint64_t *ino, int n)
+{
+	for (int tries = 0; tries < 1500; tries++) {
+		tick(p, ino, n);
+		if (!net__pending(net) && !podnet__attaching(p))
+			return;
+		th_sleep_ms(20);
+	}
+	cr_assert_fail("%u tc jobs still pending after 30 s", net__pending(net));
+}
+
+#define BG_PODS 20
+
+/*
+ * The agent's mode: the first tick over 20 new pods queues their attaches and returns without
+ * one done (the worker is held, so a tick that waited would never return); their interfaces
+ * are listed with link counters and without a protocol breakdown, not a zero one. Once the
+ * worker has run, every veth is attached, and what tc counted sums to the kernel's link
+ * counters (tc was on before the first packet: these veths carry only the test's traffic).
+ */
+Test(podnet, background_attach_never_holds_the_tick)
+{
+	struct nh_link l[BG_PODS];
+	const char *cg[BG_PODS];
+	uint64_t ino[BG_PODS];
+	struct tally_net *net;
+	struct podnet *p;
+
+	net = net__open(th_cgroot(), NULL);
+	cr_assert_not_null(net, "net__open: %s", strerror(errno));
+	for (int i = 0; i < BG_PODS; i++) {
+		char name[32], tag[3] = {'b', (char)('a' + i), '\0'};
+
+		snprintf(name, sizeof(name), "podnet-bg%d", i);
+		nh_link_create(&l[i], name, tag);
+		cg[i] = th_test_cgroup(name);
+		nh_sleeper_start(cg[i], l[i].ns);
+	}
+	p = podnet__new(net);
+	cr_assert_not_null(p, "podnet__new: %s", strerror(errno));
+	podnet__background(p);
+	net__hold(net, true);
+	cr_assert_eq(podnet__begin(p), 0);
+	for (int i = 0; i < BG_PODS; i++) {
+		cr_assert_eq(podnet__lookup(p, cg[i], &ino[i]), 0);
+		cr_assert_neq(ino[i], 0, "pod %d found in the host's namespace", i);
+	}
+	cr_assert_eq(podnet__end(p), 0);
+	/* At least: other veths on the host (another test's) are attached too. */
+	cr_expect_geq(podnet__attaching(p), BG_PODS);
+	cr_expect_geq(net__pending(net), BG_PODS);
+	for (int i = 0; i < BG_PODS; i++) {
+		const struct podnet_ns *ns = podnet__ns(p, ino[i]);
+
+		cr_assert(ns && ns->n == 1, "pod %d: its interface is not listed", i);
+		cr_expect_eq(ns->ifs[0].host_ifindex, l[i].host_ifindex);
+		cr_expect(ns->ifs[0].has_stats, "pod %d: no link counters while tc is queued", i);
+		cr_expect_not(ns->ifs[0].has_proto, "pod %d: a breakdown before tc was attached",
+			      i);
+		cr_expect_not(net__is_attached(net, l[i].host_ifindex));
+	}
+
+	net__hold(net, false);
+	tick_until_settled(p, net, ino, BG_PODS);
+	for (int i = 0; i < BG_PODS; i++) {
+		cr_expect(net__is_attached(net, l[i].host_ifindex), "veth %s", l[i].host);
+		cr_expect_geq(nh_tcx_prog_count(l[i].host_ifindex, false), 1);
+		cr_expect_geq(nh_tcx_prog_count(l[i].host_ifindex, true), 1);
+		nh_ping(&l[i], cg[i], 3, 100 + 10 * i);
+	}
+	tick(p, ino, BG_PODS);
+	for (int i = 0; i < BG_PODS; i++) {
+		const struct podnet_if *f = &podnet__ns(p, ino[i])->ifs[0];
+		uint64_t sum[NET_IF_DIRS][2] = {};
+		struct nh_stats host;
+
+		cr_assert(f->has_stats && f->has_proto, "pod %d: no breakdown once attached", i);
+		for (int d = 0; d < NET_IF_DIRS; d++)
+			for (int k = 0; k < NET_IF_PROTOS; k++) {
+				sum[d][0] += f->proto.bytes[d][k];
+				sum[d][1] += f->proto.packets[d][k];
+			}
+		/* The independent truth: sysfs, from the host's side (its rx is the pod's tx). */
+		nh_stats_read(l[i].host, &host);
+		cr_expect_gt(host.rx_packets, 0);
+		cr_expect_eq(sum[PODNET_TX][0], host.rx_bytes, "pod %d tx bytes", i);
+		cr_expect_eq(sum[PODNET_TX][1], host.rx_packets, "pod %d tx packets", i);
+		cr_expect_eq(sum[PODNET_RX][0], host.tx_bytes, "pod %d rx bytes", i);
+		cr_expect_eq(sum[PODNET_RX][1], host.tx_packets, "pod %d rx packets", i);
+		cr_expect_eq(f->stats.tx_bytes, host.rx_bytes);
+	}
+	podnet__free(p);
+	net__free(net); /* joins the worker, then detaches */
+}
+
+/* Open fds of this process on tcx links (BPF_LINK_TYPE_TCX, 11: newer than these headers). */
+static int tcx_link_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d))) {
+		struct bpf_link_info info = {};
+		uint32_t len = sizeof(info);
+		char path[300], got[64];
+		ssize_t r;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		r = readlink(path, got, sizeof(got) - 1);
+		if (r <= 0)
+			continue;
+		got[r] = '\0';
+		if (strcmp(got, "anon_inode:bpf_link"))
+			continue;
+		if (!bpf_obj_get_info_by_fd(atoi(e->d_name), &info, &len) && info.type == 11)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Whether a pin tcx-<ifindex>-<in|eg> is in any net-* directory under pins. */
+static bool tcx_pinned(int ifindex)
+{
+	char pattern[256];
+	glob_t g = {};
+	bool found;
+
+	snprintf(pattern, sizeof(pattern), "%s/net-*/tcx-%d-*", pins, ifindex);
+	found = !glob(pattern, 0, NULL, &g);
+	globfree(&g);
+	return found;
+}
+
+static bool in_if_net(struct tally_net *net, int ifindex)
+{
+	static uint64_t vals[TALLY_NET_MAX_CPUS * sizeof(struct net_if_counter) / 8];
+	uint32_t key = ifindex;
+
+	return !bpf_map_lookup_elem(bpf_map__fd(net__skel(net)->maps.if_net), &key, vals);
+}
+
+/*
+ * Pinned, in the background: veth a goes while its attach is still queued (the worker is
+ * held, and a tick sees a's RTM_DELLINK meanwhile), veth b once its attach is done but before
+ * a tick picked it up. Neither leaves a pin, an if_net entry or an open link fd; c, which
+ * stays, has all three.
+ */
+Test(podnet, veth_gone_while_its_attach_is_queued_leaves_nothing)
+{
+	struct net_opts o = {.pin_root = pins};
+	struct nh_link a, b, c;
+	struct tally_net *net;
+	struct podnet *p;
+
+	nh_link_create(&a, "podnet-qa", "qa");
+	nh_link_create(&b, "podnet-qb", "qb");
+	nh_link_create(&c, "podnet-qc", "qc");
+	net = net__open(th_cgroot(), &o);
+	cr_assert_not_null(net, "net__open pinned under %s: %s", pins, strerror(errno));
+	p = podnet__new(net);
+	cr_assert_not_null(p, "podnet__new: %s", strerror(errno));
+	podnet__background(p);
+	net__hold(net, true);
+	tick(p, NULL, 0);
+	cr_assert_geq(podnet__attaching(p), 3);
+	nh_link_delete(&a);
+	tick(p, NULL, 0); /* a's RTM_DELLINK, its attach still queued */
+	net__hold(net, false);
+	/* b's attach done, not picked up: no tick in between. */
+	for (int tries = 0; tries < 1500 && !net__is_attached(net, b.host_ifindex); tries++)
+		th_sleep_ms(20);
+	cr_assert(net__is_attached(net, b.host_ifindex), "b never attached");
+	cr_expect(tcx_pinned(b.host_ifindex));
+	nh_link_delete(&b);
+	tick_until_settled(p, net, NULL, 0);
+
+	cr_expect_not(net__is_attached(net, a.host_ifindex));
+	cr_expect_not(net__is_attached(net, b.host_ifindex));
+	cr_expect_not(tcx_pinned(a.host_ifindex), "a pin of veth a, gone while queued");
+	cr_expect_not(tcx_pinned(b.host_ifindex), "a pin of veth b, gone before pickup");
+	cr_expect_not(in_if_net(net, a.host_ifindex), "if_net has veth a");
+	cr_expect_not(in_if_net(net, b.host_ifindex), "if_net has veth b");
+	cr_expect(net__is_attached(net, c.host_ifindex));
+	cr_expect(tcx_pinned(c.host_ifindex));
+	cr_expect(in_if_net(net, c.host_ifindex));
+	/* Two link fds per attached device (other veths on the host too), none for a or b. */
+	cr_expect_eq(tcx_link_fds(), 2 * (int)podnet__attached(p), "%d tcx link fds, %zu devices",
+		     tcx_link_fds(), podnet__attached(p));
+	podnet__free(p);
+	net__free(net);
+	cr_expect_eq(tcx_link_fds(), 0, "net__free left a tcx link fd open");
 }

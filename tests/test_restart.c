@@ -108,7 +108,8 @@ static struct seen pod_seen(const struct agent *a, const struct pod *p)
 		 "c, p = [json.loads(x) for x in sys.stdin.read().split('\\n', 1)]\n"
 		 "c = [x for x in c if x['id'] == '%s']\n"
 		 "p = [x for x in p if x['uid'] == '%s']\n"
-		 "if not c or not p or not p[0]['network'].get('interfaces'):\n"
+		 "if not c or not p or not p[0]['network'].get('interfaces') or"
+		 " p[0]['network']['interfaces'][0]['protocols'] is None:\n"
 		 "    print(0, 0, 0, 0, 0, 0); sys.exit(0)\n"
 		 "k = c[0]['network']['sockets']\n"
 		 "q = p[0]['network']['interfaces'][0]['protocols']\n"
@@ -127,7 +128,10 @@ static struct seen pod_seen(const struct agent *a, const struct pod *p)
 	return s;
 }
 
-/* The pod as the agent serves it, once it is listed with its interface (bounded wait). */
+/*
+ * The pod as the agent serves it, once it is listed with its interface and that interface's
+ * protocols (tc is attached in the background: null until then). Bounded wait.
+ */
 static struct seen pod_wait(const struct agent *a, const struct pod *p)
 {
 	for (int i = 0; i < 100; i++) {
