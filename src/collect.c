@@ -50,6 +50,7 @@ struct wlayer {
 	bool net_seen;
 	bool net_settled;
 	char net_why[160];
+	char pod_uid[CG_UID_MAX]; /* "" outside a pod */
 };
 
 /*
@@ -75,6 +76,12 @@ struct collector {
 	bool pods_ok; /* this generation's dump of the host's links worked */
 	struct wlayer *wl; /* sorted by cgid */
 	size_t nwl;
+	/*
+	 * The entries of wl in a pod, sorted by pod uid then cgid: a pod finds
+	 * its containers' namespaces without a pass over every container (usage__netns).
+	 */
+	const struct wlayer **wl_pod;
+	size_t nwl_pod;
 	struct generation gen[2];
 	struct departed *gone; /* of the latest generation, after its tree's nodes */
 	struct scanq *scans;   /* NULL: first walks inline (collector__background_layers) */
@@ -174,6 +181,7 @@ void collector__free(struct collector *c)
 		free(c->wl[i].upperdir);
 	}
 	free(c->wl);
+	free(c->wl_pod);
 	disk__free(c->disk);
 	layer_cache__free(c->images);
 	podnet__free(c->pods);
@@ -253,6 +261,52 @@ static struct wlayer *wl_find(const struct collector *c, uint64_t cgid)
 	if (!c->nwl)
 		return NULL; /* c->wl may be NULL: no bsearch on it */
 	return bsearch(&key, c->wl, c->nwl, sizeof(key), cmp_wl);
+}
+
+static int cmp_wl_pod(const void *a, const void *b)
+{
+	const struct wlayer *x = *(const struct wlayer *const *)a;
+	const struct wlayer *y = *(const struct wlayer *const *)b;
+	int r = strcmp(x->pod_uid, y->pod_uid);
+
+	return r ? r : cmp_wl(x, y);
+}
+
+/* c->wl_pod of the containers in c->wl that are in a pod. 0 or -ENOMEM (then none). */
+static int wl_pod_index(struct collector *c)
+{
+	free(c->wl_pod);
+	c->wl_pod = NULL;
+	c->nwl_pod = 0;
+	for (size_t i = 0; i < c->nwl; i++) {
+		if (!c->wl[i].pod_uid[0])
+			continue;
+		if (!c->wl_pod) {
+			c->wl_pod = malloc(c->nwl * sizeof(*c->wl_pod));
+			if (!c->wl_pod)
+				return -ENOMEM;
+		}
+		c->wl_pod[c->nwl_pod++] = &c->wl[i];
+	}
+	if (c->nwl_pod)
+		qsort(c->wl_pod, c->nwl_pod, sizeof(*c->wl_pod), cmp_wl_pod);
+	return 0;
+}
+
+/* The position in c->wl_pod of the first container of pod uid (c->nwl_pod when none). */
+static size_t wl_pod_first(const struct collector *c, const char *uid)
+{
+	size_t lo = 0, hi = c->nwl_pod;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(c->wl_pod[mid]->pod_uid, uid) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* Find and walk the writable layer of a container seen for the first time (or not settled). */
@@ -425,6 +479,8 @@ static int wl_update(struct collector *c, const struct cg_tree *tree)
 		} else {
 			*w = (struct wlayer){.cgid = node->id};
 		}
+		/* A cgroup's path never changes, nor then its pod. */
+		memcpy(w->pod_uid, node->ident.pod_uid, sizeof(w->pod_uid));
 		if (!w->settled)
 			wl_lookup(c, node, w);
 		netns_lookup(c, node, w);
@@ -438,6 +494,9 @@ static int wl_update(struct collector *c, const struct cg_tree *tree)
 		qsort(nw, n, sizeof(*nw), cmp_wl);
 	c->wl = nw;
 	c->nwl = n;
+	err = wl_pod_index(c);
+	if (err)
+		return err;
 	if (!c->disk)
 		return 0;
 	if (c->scans)
@@ -598,11 +657,27 @@ int collector__find(const struct collector *c, uint64_t cgid)
 	return i;
 }
 
-/* The network namespace of a container, or of a pod (that of its first container found). */
+/* The namespace w's container runs in, into out: false (out->netns_why says why) if unknown. */
+static bool wl_netns(const struct collector *c, const struct wlayer *w, struct cg_usage *out)
+{
+	if (!w->net_seen || (w->netns && !c->pods_ok)) {
+		out->netns_why = w->net_why;
+		return false;
+	}
+	out->host_network = !w->netns;
+	out->netns = w->netns ? podnet__ns(c->pods, w->netns) : NULL;
+	out->netns_why = NULL;
+	return true;
+}
+
+/*
+ * The network namespace of a container, or of a pod: that of its first container (by cgroup
+ * id) that knows it. O(log n) either way, as it runs for every pod of every scrape.
+ */
 static void usage__netns(const struct collector *c, struct cg_usage *out)
 {
-	const struct generation *g = &c->gen[c->cur];
 	const struct cg_ident *id = &out->node->ident;
+	const struct wlayer *w;
 
 	out->host_network = false;
 	out->netns = NULL;
@@ -610,29 +685,16 @@ static void usage__netns(const struct collector *c, struct cg_usage *out)
 	if (id->kind == CG_OTHER)
 		return;
 	out->netns_why = "no container of the pod was looked up yet";
-	/* A container: its own entry (bsearch); a pod: the first of its containers that knows. */
-	for (size_t i = 0; i < c->nwl; i++) {
-		const struct wlayer *w = &c->wl[i];
-		int k;
-
-		if (id->kind == CG_CONTAINER) {
-			w = wl_find(c, out->node->id);
-			if (!w)
-				return;
-			i = c->nwl;
-		} else {
-			k = cg_tree__find(&g->tree, w->cgid);
-			if (k < 0 || strcmp(g->tree.nodes[k].ident.pod_uid, id->pod_uid))
-				continue;
-		}
-		if (!w->net_seen || (w->netns && !c->pods_ok)) {
-			out->netns_why = w->net_why;
-			continue;
-		}
-		out->host_network = !w->netns;
-		out->netns = w->netns ? podnet__ns(c->pods, w->netns) : NULL;
-		out->netns_why = NULL;
+	if (id->kind == CG_CONTAINER) {
+		w = wl_find(c, out->node->id);
+		if (w)
+			wl_netns(c, w, out);
 		return;
+	}
+	for (size_t k = wl_pod_first(c, id->pod_uid); k < c->nwl_pod; k++) {
+		w = c->wl_pod[k];
+		if (strcmp(w->pod_uid, id->pod_uid) || wl_netns(c, w, out))
+			return;
 	}
 }
 

@@ -25,7 +25,7 @@ struct prom_agent {
 	uint64_t collection_errors;  /* collections that failed */
 	uint64_t scrapes;	     /* /metrics requests served, this one excluded */
 	uint64_t scrape_ns_sum;	     /* their summed time */
-	uint64_t requests_rejected;  /* 4xx answers */
+	uint64_t requests_rejected;  /* refused: a 4xx, or cut off by MHD after the request line */
 };
 
 /*

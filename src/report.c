@@ -4,6 +4,7 @@
  * field names. One writer for `tally stats --json` and the agent's API.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tally/net.h"
@@ -59,8 +60,8 @@ static void layer_json(struct jw *w, const struct cg_usage *u)
 	jw__end_object(w);
 }
 
-static void traffic_json(struct jw *w, uint64_t rx_bytes, uint64_t rx_packets,
-			       uint64_t tx_bytes, uint64_t tx_packets)
+static void traffic_json(struct jw *w, uint64_t rx_bytes, uint64_t rx_packets, uint64_t tx_bytes,
+			 uint64_t tx_packets)
 {
 	jw__begin_object(w);
 	jw__kv_u64(w, "rx_bytes", rx_bytes);
@@ -105,10 +106,8 @@ static void interface_json(struct jw *w, const struct podnet_if *f)
 		jw__begin_object(w);
 		for (int i = 0; i < NET_IF_PROTOS; i++) {
 			jw__key(w, proto[i]);
-			traffic_json(w, p->bytes[PODNET_RX][i],
-					   p->packets[PODNET_RX][i],
-					   p->bytes[PODNET_TX][i],
-					   p->packets[PODNET_TX][i]);
+			traffic_json(w, p->bytes[PODNET_RX][i], p->packets[PODNET_RX][i],
+				     p->bytes[PODNET_TX][i], p->packets[PODNET_TX][i]);
 		}
 		jw__end_object(w);
 	}
@@ -129,7 +128,7 @@ static void network_json(struct jw *w, const struct cg_usage *u, uint64_t ts, bo
 	jw__key(w, "sockets");
 	if (u->has_net)
 		traffic_json(w, u->net.rx_bytes, u->net.rx_packets, u->net.tx_bytes,
-				   u->net.tx_packets);
+			     u->net.tx_packets);
 	else
 		jw__null(w);
 	if (!u->has_net)
@@ -153,9 +152,24 @@ static void network_json(struct jw *w, const struct cg_usage *u, uint64_t ts, bo
 	jw__end_object(w);
 }
 
+/*
+ * The latest generation's wall-clock time, converted once per generation: a conversion reads
+ * both clocks anew, so two documents of one collection would otherwise differ by a few ns.
+ */
 static uint64_t report__ts(const struct collector *c)
 {
-	return clock__to_realtime_ns(collector__cpu_sample(c)->ts_ns);
+	static _Thread_local struct {
+		bool valid;
+		uint64_t mono_ns, real_ns;
+	} last;
+	uint64_t mono_ns = collector__cpu_sample(c)->ts_ns;
+
+	if (!last.valid || last.mono_ns != mono_ns) {
+		last.mono_ns = mono_ns;
+		last.real_ns = clock__to_realtime_ns(mono_ns);
+		last.valid = true;
+	}
+	return last.real_ns;
 }
 
 /* One container object (CRI ContainerStats, with tally's additions). */
@@ -172,11 +186,91 @@ static void container_json(struct jw *w, const struct cg_usage *u, uint64_t ts)
 	jw__end_object(w);
 }
 
-/* One pod object (CRI PodSandboxStats, with tally's additions). */
-static void pod_json(struct jw *w, const struct collector *c, const struct cg_usage *u,
-		     uint64_t ts)
+struct pod_member {
+	const char *uid; /* the container's node's, owned by the collector */
+	size_t i;
+};
+
+static int pod_member_cmp(const void *a, const void *b)
+{
+	const struct pod_member *x = a, *y = b;
+	int r = strcmp(x->uid, y->uid);
+
+	return r ? r : (x->i > y->i) - (x->i < y->i);
+}
+
+void pod_members__init(struct pod_members *m, const struct collector *c)
 {
 	size_t n = collector__count(c);
+
+	*m = (struct pod_members){.c = c};
+	for (size_t i = 0; i < n; i++) {
+		const struct cg_ident *id = &collector__node(c, i)->ident;
+
+		if (id->kind != CG_CONTAINER || !id->pod_uid[0])
+			continue;
+		if (!m->v) {
+			m->v = malloc(n * sizeof(*m->v));
+			if (!m->v)
+				return; /* lookups scan */
+		}
+		m->v[m->n++] = (struct pod_member){.uid = id->pod_uid, .i = i};
+	}
+	if (m->n)
+		qsort(m->v, m->n, sizeof(*m->v), pod_member_cmp);
+}
+
+void pod_members__free(struct pod_members *m)
+{
+	free(m->v);
+	m->v = NULL;
+	m->n = 0;
+}
+
+bool pod_members__next(const struct pod_members *m, const char *uid, size_t *pos, size_t *i)
+{
+	size_t lo = 0, hi = m->n, n;
+
+	if (!m->v) {
+		/* No grouping: the pass over every cgroup; *pos is the next index to look at. */
+		for (n = collector__count(m->c); *pos < n; (*pos)++) {
+			const struct cg_ident *id = &collector__node(m->c, *pos)->ident;
+
+			if (id->kind == CG_CONTAINER && id->pod_uid[0] &&
+			    !strcmp(id->pod_uid, uid)) {
+				*i = (*pos)++;
+				return true;
+			}
+		}
+		return false;
+	}
+	/* *pos: 0, or 1 + the position in v of the next candidate. */
+	if (*pos) {
+		lo = *pos - 1;
+	} else {
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (strcmp(m->v[mid].uid, uid) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	if (lo >= m->n || strcmp(m->v[lo].uid, uid)) {
+		*pos = m->n + 1;
+		return false;
+	}
+	*i = m->v[lo].i;
+	*pos = lo + 2;
+	return true;
+}
+
+/* One pod object (CRI PodSandboxStats, with tally's additions). */
+static void pod_json(struct jw *w, const struct pod_members *pm, const struct cg_usage *u,
+		     uint64_t ts)
+{
+	size_t pos = 0, j;
 
 	jw__begin_object(w);
 	jw__kv_string(w, "uid", u->node->ident.pod_uid);
@@ -184,32 +278,31 @@ static void pod_json(struct jw *w, const struct collector *c, const struct cg_us
 	network_json(w, u, ts, true);
 	jw__key(w, "containers");
 	jw__begin_array(w);
-	for (size_t j = 0; j < n; j++) {
-		const struct cg_node *x = collector__node(c, j);
-
-		if (x->ident.kind == CG_CONTAINER && !strcmp(x->ident.pod_uid, u->node->ident.pod_uid))
-			jw__string(w, x->ident.id);
-	}
+	while (pod_members__next(pm, u->node->ident.pod_uid, &pos, &j))
+		jw__string(w, collector__node(pm->c, j)->ident.id);
 	jw__end_array(w);
 	jw__end_object(w);
 }
 
-/* An array of every cgroup of one kind. */
+/* An array of every cgroup of one kind; only those are looked at (collector__usage). */
 static void kind_json(struct jw *w, const struct collector *c, enum cg_kind kind)
 {
 	uint64_t ts = report__ts(c);
 	size_t n = collector__count(c);
+	struct pod_members pm = {};
 	struct cg_usage u;
 
+	if (kind == CG_POD)
+		pod_members__init(&pm, c);
 	jw__begin_array(w);
 	for (size_t i = 0; i < n; i++) {
-		collector__usage(c, i, &u);
-		if (u.node->ident.kind != kind)
+		if (collector__node(c, i)->ident.kind != kind)
 			continue;
+		collector__usage(c, i, &u);
 		if (kind == CG_CONTAINER) {
 			container_json(w, &u, ts);
 		} else if (kind == CG_POD) {
-			pod_json(w, c, &u, ts);
+			pod_json(w, &pm, &u, ts);
 		} else {
 			jw__begin_object(w);
 			cgroup_json(w, &u, ts);
@@ -217,6 +310,7 @@ static void kind_json(struct jw *w, const struct collector *c, enum cg_kind kind
 		}
 	}
 	jw__end_array(w);
+	pod_members__free(&pm);
 }
 
 void report__containers(struct jw *w, const struct collector *c)

@@ -271,7 +271,8 @@ static void print_row(FILE *f, const struct cg_usage *u, const char *id, const c
 
 static void print_table(FILE *f, const struct collector *c, bool all)
 {
-	size_t n = collector__count(c);
+	size_t n = collector__count(c), pos, j;
+	struct pod_members pm;
 	struct cg_usage u;
 	char buf[16];
 
@@ -279,36 +280,37 @@ static void print_table(FILE *f, const struct collector *c, bool all)
 		"POD", "RUNTIME", "CPU_SECONDS", "CORES", "SWITCHES", "USED_BYTES", "INODES",
 		"NET_RX_BYTES", "NET_TX_BYTES", "CGROUP");
 	/* Each pod, then its containers. */
+	pod_members__init(&pm, c);
 	for (size_t i = 0; i < n; i++) {
-		collector__usage(c, i, &u);
-		if (u.node->ident.kind != CG_POD)
+		if (collector__node(c, i)->ident.kind != CG_POD)
 			continue;
+		collector__usage(c, i, &u);
 		print_row(f, &u, "-", u.node->ident.pod_uid, "pod");
-		for (size_t j = 0; j < n; j++) {
+		for (pos = 0; pod_members__next(&pm, u.node->ident.pod_uid, &pos, &j);) {
 			const struct cg_node *x = collector__node(c, j);
 			struct cg_usage v;
 
-			if (x->ident.kind != CG_CONTAINER ||
-			    strcmp(x->ident.pod_uid, u.node->ident.pod_uid))
-				continue;
 			collector__usage(c, j, &v);
 			print_row(f, &v, short_id(x->ident.id, buf), x->ident.pod_uid,
 				  runtime__name(x->ident.runtime));
 		}
 	}
+	pod_members__free(&pm);
 	for (size_t i = 0; i < n; i++) {
-		collector__usage(c, i, &u);
-		if (u.node->ident.kind != CG_CONTAINER || u.node->ident.pod_uid[0])
+		const struct cg_node *x = collector__node(c, i);
+
+		if (x->ident.kind != CG_CONTAINER || x->ident.pod_uid[0])
 			continue;
-		print_row(f, &u, short_id(u.node->ident.id, buf), "-",
-			  runtime__name(u.node->ident.runtime));
+		collector__usage(c, i, &u);
+		print_row(f, &u, short_id(x->ident.id, buf), "-", runtime__name(x->ident.runtime));
 	}
 	if (!all)
 		return;
 	for (size_t i = 0; i < n; i++) {
+		if (collector__node(c, i)->ident.kind != CG_OTHER)
+			continue;
 		collector__usage(c, i, &u);
-		if (u.node->ident.kind == CG_OTHER)
-			print_row(f, &u, "-", "-", "-");
+		print_row(f, &u, "-", "-", "-");
 	}
 }
 

@@ -307,6 +307,9 @@ Test(stats, pod_network_matches_link_counters)
 	    "cccc0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
 	static const char hid[] =
 	    "dddd0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
+	/* A container of the pod with no process (yet): no namespace to tell, the pod still has. */
+	static const char eid[] =
+	    "eeee0c0ffee0ddba11f00dfacade5eedc0de0123456789abcdef0123456789ab";
 	const char *top = th_test_cgroup("podnet") + strlen(th_cgroot()) + 1;
 	char rel[512], cmd[4096], out[8192], ifname[64], defname[64], log[64];
 	unsigned long long v[12], sock[4];
@@ -319,6 +322,8 @@ Test(stats, pod_network_matches_link_counters)
 	int rc;
 
 	nh_link_create(&l, "stats-podnet", "sp");
+	snprintf(rel, sizeof(rel), "%s/kubepods/pod%s/%s", top, uid, eid);
+	th_cgroup_create(rel);
 	snprintf(rel, sizeof(rel), "%s/kubepods/pod%s/%s", top, uid, cid);
 	cg = th_cgroup_create(rel);
 	snprintf(rel, sizeof(rel), "%s/docker-%s.scope", top, hid);
@@ -332,7 +337,11 @@ Test(stats, pod_network_matches_link_counters)
 		 TALLY " -v stats --standalone --json --interval 3s 2>%s | python3 -c '"
 		       "import json,sys\n"
 		       "d = json.load(sys.stdin)\n"
-		       "p = [x for x in d[\"pods\"] if x[\"uid\"] == \"%s\"][0][\"network\"]\n"
+		       "p = [x for x in d[\"pods\"] if x[\"uid\"] == \"%s\" and"
+		       " x[\"cgroup\"].startswith(\"/%s/\")][0]\n"
+		       /* A pod lists every container with its uid: a concurrent run's too. */
+		       "assert {\"%s\", \"%s\"} <= set(p[\"containers\"]), p\n"
+		       "p = p[\"network\"]\n"
 		       "assert p[\"host_network\"] is False, p\n"
 		       "assert len(p[\"interfaces\"]) == 1, p\n"
 		       "i = p[\"interfaces\"][0]\n"
@@ -350,7 +359,7 @@ Test(stats, pod_network_matches_link_counters)
 		       " i[\"rx_packets\"], i[\"tx_bytes\"], i[\"tx_packets\"], *s,"
 		       " q[\"udp\"][\"tx_packets\"], q[\"udp\"][\"rx_packets\"],"
 		       " k[\"rx_bytes\"], k[\"rx_packets\"], k[\"tx_bytes\"], k[\"tx_packets\"])'",
-		 log, uid, cid, cid, hid);
+		 log, uid, top, cid, eid, cid, cid, hid);
 	tally = popen(cmd, "r");
 	cr_assert_not_null(tally);
 	/* Traffic only once tc counts: from then on, tc and the link counters see the same. */
@@ -395,4 +404,93 @@ Test(stats, pod_network_matches_link_counters)
 	cr_expect_eq(sock[2], 200 * (1000 + 28), "socket tx_bytes %llu", sock[2]);
 	cr_expect_eq(sock[1], 200, "socket rx_packets %llu", sock[1]);
 	cr_expect_eq(sock[0], 200 * (100 + 28), "socket rx_bytes %llu", sock[0]);
+}
+
+/*
+ * python3 on `tally stats --json`, then "=====", then the table of another run. argv: the
+ * standalone container's id, then uid:id,id,... per pod. Checks that each pod lists exactly its
+ * containers (in document order, as their own "pod" fields say), that the table puts each pod's
+ * containers right under it, and that a document carries one timestamp: one collection.
+ */
+static const char pod_list_py[] =
+    "import json, sys\n"
+    "alone = sys.argv[1]\n"
+    "pods = {a.split(':')[0]: a.split(':')[1].split(',') for a in sys.argv[2:]}\n"
+    "doc, table = sys.stdin.read().split('\\n=====\\n')\n"
+    "d = json.loads(doc)\n"
+    "ts = {d['timestamp_ns']}\n"
+    "for x in d['containers'] + d['pods']:\n"
+    "    ts |= {x['cpu']['timestamp_ns'], x['network']['timestamp_ns']}\n"
+    "assert len(ts) == 1, ('one collection, one timestamp', ts)\n"
+    "byid = {c['id']: c for c in d['containers']}\n"
+    "assert byid[alone]['pod'] is None, byid[alone]\n"
+    "for uid, ids in pods.items():\n"
+    "    p = [x for x in d['pods'] if x['uid'] == uid]\n"
+    "    assert len(p) == 1, (uid, p)\n"
+    "    listed = p[0]['containers']\n"
+    "    assert listed == [c['id'] for c in d['containers'] if c['pod'] == uid], (uid, listed)\n"
+    "    assert sorted(listed) == sorted(ids), (uid, listed, ids)\n"
+    "rows = [l.split() for l in table.splitlines()[1:] if l.strip()]\n"
+    "for uid, ids in pods.items():\n"
+    "    k = [i for i, r in enumerate(rows) if r[:3] == ['-', uid, 'pod']]\n"
+    "    assert len(k) == 1, (uid, k)\n"
+    "    under = rows[k[0] + 1:k[0] + 1 + len(ids)]\n"
+    "    assert sorted(r[0] for r in under) == sorted(i[:12] for i in ids), (uid, under)\n"
+    "    assert all(r[1] == uid for r in under), (uid, under)\n"
+    "    rest = rows[k[0] + 1 + len(ids):]\n"
+    "    assert not rest or rest[0][1] != uid, (uid, rest[0])\n"
+    "assert [r for r in rows if r[0] == alone[:12] and r[1] == '-'], 'no row for ' + alone\n"
+    "print('ok')\n";
+
+Test(stats, pods_list_their_containers_under_one_timestamp)
+{
+	enum { PODS = 4, MAX_PER_POD = 4 };
+	const char *top = th_test_cgroup("podlist") + strlen(th_cgroot()) + 1;
+	char uid[PODS][40], id[PODS][MAX_PER_POD][65], alone[65], rel[512], args[4096] = "";
+	char script[128], cmd[8192], out[4096];
+	unsigned pid = (unsigned)getpid();
+	size_t len = 0;
+	FILE *f;
+	int rc;
+
+	/* Unique on a machine where other tests' pods come and go meanwhile. */
+	for (int p = 0; p < PODS; p++) {
+		snprintf(uid[p], sizeof(uid[p]), "%08x-%04x-4000-8000-000000000000", pid, p);
+		snprintf(rel, sizeof(rel), "%s/kubepods/pod%s", top, uid[p]);
+		th_cgroup_create(rel);
+	}
+	/* Pod p gets p + 1 containers, created round-robin so that neither their cgroup ids nor
+	 * their creation order groups them by pod. */
+	for (int k = 0; k < MAX_PER_POD; k++) {
+		for (int p = PODS - 1; p >= k; p--) {
+			snprintf(id[p][k], sizeof(id[p][k]), "%08x%02x%02x%052d", pid, p, k, 0);
+			snprintf(rel, sizeof(rel), "%s/kubepods/pod%s/%s", top, uid[p], id[p][k]);
+			th_cgroup_create(rel);
+		}
+	}
+	snprintf(alone, sizeof(alone), "%08xffff%052d", pid, 0);
+	snprintf(rel, sizeof(rel), "%s/docker-%s.scope", top, alone);
+	th_cgroup_create(rel);
+	len += (size_t)snprintf(args + len, sizeof(args) - len, "%s", alone);
+	for (int p = 0; p < PODS; p++) {
+		len += (size_t)snprintf(args + len, sizeof(args) - len, " %s:", uid[p]);
+		for (int k = 0; k <= p; k++)
+			len += (size_t)snprintf(args + len, sizeof(args) - len, "%s%s",
+						k ? "," : "", id[p][k]);
+	}
+	cr_assert_lt(len, sizeof(args));
+
+	snprintf(script, sizeof(script), "/dev/shm/tally-test-stats-podlist-%u.py", pid);
+	f = fopen(script, "w");
+	cr_assert_not_null(f);
+	fputs(pod_list_py, f);
+	cr_assert_eq(fclose(f), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "{ " TALLY " stats --standalone --json --interval 100ms && echo ===== && " TALLY
+		 " stats --standalone --interval 100ms; } | python3 %s %s 2>&1",
+		 script, args);
+	rc = th_run(cmd, out, sizeof(out));
+	unlink(script);
+	cr_expect_eq(rc, 0, "%s", out);
+	cr_expect_str_eq(out, "ok\n");
 }
