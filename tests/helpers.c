@@ -334,6 +334,9 @@ int th_run(const char *cmd, char *out, size_t len)
 	while (n + 1 < len && fgets(out + n, (int)(len - n), p))
 		n += strlen(out + n);
 	out[n] = '\0';
+	/* The rest is read and dropped: closing early would kill the command with SIGPIPE. */
+	while (fgetc(p) != EOF)
+		;
 	st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
