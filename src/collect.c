@@ -2,10 +2,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -114,6 +116,7 @@ struct collector *collector__new(const char *cgroot, const struct cpu_opts *opts
 {
 	struct cpu_opts o = opts ? *opts : (struct cpu_opts){};
 	struct collector *c;
+	struct statfs sfs;
 	struct stat st;
 	int err;
 
@@ -132,11 +135,14 @@ struct collector *collector__new(const char *cgroot, const struct cpu_opts *opts
 		goto fail;
 	}
 	/* Changes elsewhere (outside a cgroup namespace's subtree) do not make it walk. */
-	if (fstat(c->rootfd, &st)) {
+	if (fstat(c->rootfd, &st) || fstatfs(c->rootfd, &sfs)) {
 		err = -errno;
 		goto fail;
 	}
 	o.tree_root = st.st_ino;
+	/* Not cgroup2 (a copy of a tree, say): no cgroup event says it changed. */
+	if ((uint64_t)sfs.f_type != CGROUP2_SUPER_MAGIC)
+		o.force_walks = true;
 	c->cpu = cpu__open(&o);
 	if (!c->cpu) {
 		err = -errno;

@@ -29,6 +29,7 @@
 /* A v1 cgroup and a bpffs mount of the test's own, removed by fini. */
 static char v1_dirs[2][PATH_MAX];
 static char bpffs[128];
+static char plain[128];
 static bool bpffs_mounted;
 
 static void fini(void)
@@ -47,6 +48,13 @@ static void fini(void)
 	}
 	if (bpffs[0])
 		rmdir(bpffs);
+	if (plain[0]) {
+		char sub[160];
+
+		snprintf(sub, sizeof(sub), "%s/a", plain);
+		rmdir(sub);
+		rmdir(plain);
+	}
 }
 
 TestSuite(tree, .fini = fini, .timeout = 120);
@@ -287,6 +295,32 @@ Test(tree, fallback_walks_every_time)
 	child(top, "x");
 	collect_and_compare(c, top, &last);
 	cr_assert_eq(collector__walks(c), 6);
+	collector__free(c);
+}
+
+/*
+ * A root that is not cgroup2 (a plain directory tree) has no cgroup events: every collection
+ * walks it, and sees what changed.
+ */
+Test(tree, plain_directory_walked_every_time)
+{
+	char dir[128], sub[160];
+	struct collector *c;
+
+	snprintf(plain, sizeof(plain), "/dev/shm/tally-test-tree-%d-plain", (int)getpid());
+	cr_assert_eq(mkdir(plain, 0700), 0, "mkdir %s: %s", plain, strerror(errno));
+	snprintf(dir, sizeof(dir), "%s", plain);
+	c = collector_start(NULL, dir);
+	cr_assert_not(cpu__tracks_tree(collector__cpu(c)));
+	cr_assert_eq(collect_own(c, dir), 1);
+	cr_assert_eq(collect_own(c, dir), 2);
+	snprintf(sub, sizeof(sub), "%s/a", dir);
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	cr_assert_eq(collect_own(c, dir), 3);
+	cr_assert_eq(collector__count(c), 2, "the root and a");
+	cr_assert_eq(rmdir(sub), 0);
+	cr_assert_eq(collect_own(c, dir), 4);
+	cr_assert_eq(collector__count(c), 1);
 	collector__free(c);
 }
 
