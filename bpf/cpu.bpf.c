@@ -30,6 +30,11 @@ const volatile __u32 nr_cpus = 1;
  * up to N levels deep in the kernel; only the benchmark sets it, to measure that alternative.
  */
 const volatile __u32 rollup_levels = 0;
+/*
+ * The cgroup v2 id of the directory the collector walks from (its cgroup2 mount's root, which
+ * is a subtree in a cgroup namespace): tree_changes counts changes below it only. 0: all.
+ */
+const volatile __u64 tree_root_id = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -58,6 +63,41 @@ struct {
 } cg_seed SEC(".maps");
 
 struct cpu_drops drops = {};
+
+/*
+ * Cgroup v2 directories created, renamed or removed below tree_root_id since load, read by
+ * userspace through the mmap'ed .bss: the collector walks the tree again only when this moved
+ * (see collect.c).
+ */
+__u64 tree_changes = 0;
+
+/* Ancestors looked at for tree_root_id; a change deeper than that below it counts anyway. */
+#define TREE_MAX_DEPTH 64
+
+static __always_inline bool tree_has(struct cgroup *cgrp)
+{
+	struct cgroup *cg = cgrp;
+
+	/* The tracepoints fire for v1 hierarchies too, whose changes are nothing tally walks. */
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
+		return false;
+	if (!tree_root_id)
+		return true;
+	for (int i = 0; i < TREE_MAX_DEPTH; i++) {
+		if (!cg)
+			return false; /* above the hierarchy's root: elsewhere */
+		if (BPF_CORE_READ(cg, kn, id) == tree_root_id)
+			return true;
+		cg = BPF_CORE_READ(cg, self.parent, cgroup);
+	}
+	return true;
+}
+
+static __always_inline void tree_changed(struct cgroup *cgrp)
+{
+	if (tree_has(cgrp))
+		__sync_fetch_and_add(&tree_changes, 1);
+}
 
 static __always_inline void counter_add(__u64 cgid, __u64 time_ns, __u64 switches)
 {
@@ -287,6 +327,8 @@ int BPF_PROG(handle_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 	/* The tracepoint fires for v1 hierarchies too; their ids are another namespace. */
 	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
 		return 0;
+	/* Gone from kernfs already (kernfs_remove came first): a walk from now on misses it. */
+	tree_changed(cgrp);
 	id = BPF_CORE_READ(cgrp, kn, id);
 	for (__u32 cpu = 0; cpu < TALLY_CPU_MAX_CPUS && cpu < nr_cpus; cpu++) {
 		c = bpf_map_lookup_percpu_elem(&cg_cpu, &id, cpu);
@@ -299,5 +341,29 @@ int BPF_PROG(handle_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 	if (parent && (sum.time_ns || sum.switches) && !rollup_levels)
 		counter_add(parent, sum.time_ns, sum.switches);
 	bpf_map_delete_elem(&cg_cpu, &id);
+	return 0;
+}
+
+/*
+ * A new cgroup. The kernel fires this just before kernfs_activate() makes the directory
+ * visible, so a walk right after the bump can miss it: the collector trusts a walk only once
+ * the counter held still over the next collection period as well.
+ */
+SEC("raw_tp/cgroup_mkdir")
+int BPF_PROG(handle_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	tree_changed(cgrp);
+	return 0;
+}
+
+/*
+ * A renamed cgroup (after kernfs_rename). Cgroup v2 refuses renames today (its kernfs syscall
+ * ops have no .rename, so rename(2) fails with EPERM) and this fires for v1 only, which
+ * tree_has turns down; it is here so that a kernel that allows them cannot leave stale paths.
+ */
+SEC("raw_tp/cgroup_rename")
+int BPF_PROG(handle_cgroup_rename, struct cgroup *cgrp, const char *path)
+{
+	tree_changed(cgrp);
 	return 0;
 }

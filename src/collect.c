@@ -2,9 +2,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -22,8 +25,20 @@ struct generation {
 	struct net_sample net;
 	struct net_totals *net_totals; /* per node, hierarchical */
 	uint64_t *offset_ns;	   /* per node: CPU time before BPF counted it (cpu.stat seed) */
+	/* The walk the tree comes from (copied along while it is reused): see collector__tree. */
+	uint64_t tree_changes; /* cpu__tree_changes() read just before it */
+	uint64_t walked_ns;    /* CLOCK_MONOTONIC when it started */
+	bool tree_settled;     /* the count held still since the walk before it too */
 	bool valid;
 };
+
+/*
+ * The longest a tree is reused without a walk, whatever the kernel counted: a safety net for
+ * changes the count cannot see, such as its programs detached behind tally's back (bpftool
+ * link detach) or a mkdir stalled for longer than a collection period between its count and
+ * its directory showing.
+ */
+#define TREE_WALK_MAX_NS (60 * NSEC_PER_SEC)
 
 /*
  * How long a container must have had no overlay root before tally stops looking (runc joins
@@ -89,6 +104,7 @@ struct collector {
 	size_t ngone;
 	int cur;     /* index of the latest generation */
 	bool pinned; /* the counters outlive the collector: so do their seeds (cg_seed) */
+	uint64_t walks; /* full walks of the cgroup tree so far */
 };
 
 static void generation__clear(struct generation *g)
@@ -105,7 +121,10 @@ static void generation__clear(struct generation *g)
 
 struct collector *collector__new(const char *cgroot, const struct cpu_opts *opts)
 {
+	struct cpu_opts o = opts ? *opts : (struct cpu_opts){};
 	struct collector *c;
+	struct statfs sfs;
+	struct stat st;
 	int err;
 
 	c = calloc(1, sizeof(*c));
@@ -122,7 +141,16 @@ struct collector *collector__new(const char *cgroot, const struct cpu_opts *opts
 		err = -errno;
 		goto fail;
 	}
-	c->cpu = cpu__open(opts);
+	/* Changes elsewhere (outside a cgroup namespace's subtree) do not make it walk. */
+	if (fstat(c->rootfd, &st) || fstatfs(c->rootfd, &sfs)) {
+		err = -errno;
+		goto fail;
+	}
+	o.tree_root = st.st_ino;
+	/* Not cgroup2 (a copy of a tree, say): no cgroup event says it changed. */
+	if ((uint64_t)sfs.f_type != CGROUP2_SUPER_MAGIC)
+		o.force_walks = true;
+	c->cpu = cpu__open(&o);
 	if (!c->cpu) {
 		err = -errno;
 		goto fail;
@@ -561,13 +589,42 @@ nomem:
 	return -ENOMEM;
 }
 
+/*
+ * The cgroup tree of generation g: walked, or a copy of prev's when the kernel counted no
+ * cgroup v2 mkdir, rmdir or rename since the walk prev's tree comes from, read before that
+ * walk (so a change racing it is seen next time). A mkdir counts just before its directory
+ * shows, so a walk right after one can miss it: a walk is trusted only when the count also
+ * held still since the walk before it, and otherwise the next collection walks again.
+ */
+static int collector__tree(struct collector *c, const struct generation *prev, struct generation *g)
+{
+	uint64_t changes = cpu__tree_changes(c->cpu), now = clock__monotonic_ns();
+	int err;
+
+	if (prev->valid && prev->tree_settled && changes == prev->tree_changes &&
+	    now - prev->walked_ns < TREE_WALK_MAX_NS) {
+		g->tree_changes = prev->tree_changes;
+		g->walked_ns = prev->walked_ns;
+		g->tree_settled = true;
+		return cg_tree__copy(&g->tree, &prev->tree);
+	}
+	err = cg_tree__walk(&g->tree, c->root);
+	if (err)
+		return err;
+	c->walks++;
+	g->tree_changes = changes;
+	g->walked_ns = now;
+	g->tree_settled = prev->valid && changes == prev->tree_changes;
+	return 0;
+}
+
 int collector__collect(struct collector *c)
 {
 	struct generation *prev = &c->gen[c->cur], *g = &c->gen[!c->cur];
 	int err;
 
 	generation__clear(g);
-	err = cg_tree__walk(&g->tree, c->root);
+	err = collector__tree(c, prev, g);
 	if (!err)
 		err = departed__update(c, &g->tree);
 	if (err)
@@ -636,6 +693,11 @@ int collector__collect(struct collector *c)
 	g->valid = true;
 	c->cur = !c->cur;
 	return 0;
+}
+
+uint64_t collector__walks(const struct collector *c)
+{
+	return c->walks;
 }
 
 size_t collector__count(const struct collector *c)

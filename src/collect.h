@@ -67,6 +67,12 @@ int collector__collect(struct collector *c);
  * The latest generation: n cgroups in tree order (parents first), then the containers and
  * pods removed since the generation before, with their last sample (kept one generation).
  */
+/*
+ * Full walks of the cgroup tree so far. A collection reuses the previous tree while the
+ * kernel counts no cgroup created, renamed or removed (cpu__tree_changes), and walks at least
+ * once a minute anyway.
+ */
+uint64_t collector__walks(const struct collector *c);
 size_t collector__count(const struct collector *c);
 void collector__usage(const struct collector *c, size_t i, struct cg_usage *out);
 const struct cg_node *collector__node(const struct collector *c, size_t i);

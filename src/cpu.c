@@ -24,6 +24,8 @@ struct tally_cpu {
 	uint32_t max_cgroups;
 	bool raw_tp;
 	bool removal;
+	bool tree;	    /* tree_changes counts (see cpu__tree_changes) */
+	uint64_t untracked; /* what cpu__tree_changes returns without it: never the same twice */
 	bool pinned;
 	struct pin pin;
 	char replaced[PATH_MAX]; /* a stale layout's directory, removed after attach */
@@ -45,6 +47,7 @@ static int cpu__load(struct tally_cpu *c, const struct cpu_opts *opts, bool raw_
 		return -errno;
 	skel->rodata->nr_cpus = c->nr_cpus;
 	skel->rodata->rollup_levels = opts->rollup_levels;
+	skel->rodata->tree_root_id = opts->tree_root;
 	err = bpf_map__set_max_entries(skel->maps.cg_cpu, c->max_cgroups);
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.cg_seed, c->max_cgroups);
@@ -53,12 +56,14 @@ static int cpu__load(struct tally_cpu *c, const struct cpu_opts *opts, bool raw_
 	bpf_program__set_autoload(skel->progs.handle_sched_switch, !raw_tp);
 	bpf_program__set_autoload(skel->progs.handle_sched_switch_raw, raw_tp);
 	bpf_program__set_autoload(skel->progs.handle_cgroup_rmdir, c->removal);
+	bpf_program__set_autoload(skel->progs.handle_cgroup_mkdir, c->tree);
+	bpf_program__set_autoload(skel->progs.handle_cgroup_rename, c->tree);
 	/* Same helper (bpf_map_lookup_percpu_elem) as the removal handler. */
 	bpf_program__set_autoload(skel->progs.read_clocks, c->removal);
 	bpf_program__set_autoattach(skel->progs.read_clocks, false);
 	if (opts->pin_root) {
 		uint64_t settings[] = {c->nr_cpus, opts->rollup_levels, c->max_cgroups, raw_tp,
-				       c->removal};
+				       c->removal, c->tree, opts->tree_root};
 		size_t len;
 		const void *elf = cpu_bpf__elf_bytes(&len);
 
@@ -117,12 +122,20 @@ struct tally_cpu *cpu__open(const struct cpu_opts *opts)
 	c->max_cgroups = opts->max_cgroups ? opts->max_cgroups : TALLY_CPU_DEFAULT_MAX_CGROUPS;
 	/* Folding a removed cgroup into its parent; without it cpu__prune reconciles from walks. */
 	c->removal = bpfmap__has_percpu_lookup();
-	err = -EINVAL;
-	if (!opts->force_raw_tp)
-		err = cpu__load(c, opts, false);
-	/* EPERM will not improve with another program type: report it as is. */
-	if (err && err != -EPERM)
-		err = cpu__load(c, opts, true);
+	/* The removal handler counts the removals: without it the count would miss them. */
+	c->tree = c->removal && !opts->force_walks;
+	for (;;) {
+		err = -EINVAL;
+		if (!opts->force_raw_tp)
+			err = cpu__load(c, opts, false);
+		/* EPERM will not improve with another program type: report it as is. */
+		if (err && err != -EPERM)
+			err = cpu__load(c, opts, true);
+		if (!err || err == -EPERM || !c->tree)
+			break;
+		/* Counting tree changes is an optimisation: without it, walk every time. */
+		c->tree = false;
+	}
 	if (err)
 		goto fail;
 	err = bpfmap_reader__init(&c->counters, bpf_map__fd(c->skel->maps.cg_cpu), c->nr_cpus,
@@ -438,6 +451,19 @@ bool cpu__batch_reads(const struct tally_cpu *c)
 bool cpu__tracks_removal(const struct tally_cpu *c)
 {
 	return c->removal;
+}
+
+uint64_t cpu__tree_changes(struct tally_cpu *c)
+{
+	if (!c->tree)
+		return c->untracked++;
+	/* Acquire: read before whatever walk follows, never after it. */
+	return __atomic_load_n(&c->skel->bss->tree_changes, __ATOMIC_ACQUIRE);
+}
+
+bool cpu__tracks_tree(const struct tally_cpu *c)
+{
+	return c->tree;
 }
 
 uint32_t cpu__max_cgroups(const struct tally_cpu *c)

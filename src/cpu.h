@@ -15,6 +15,9 @@ struct cpu_opts {
 	uint32_t rollup_levels; /* 0 (shipped): own cgroup only; >0: also ancestors, in BPF */
 	bool force_raw_tp;	/* skip tp_btf, as on a kernel without it (tests the fallback) */
 	bool force_no_batch;	/* skip batch lookups (tests the fallback) */
+	bool force_walks;	/* count no cgroup tree changes: walk every time (tests it) */
+	/* cgroup v2 id below which cpu__tree_changes counts (the collector's root); 0: all */
+	uint64_t tree_root;
 	/*
 	 * The agent's bpffs directory (see pin.h): maps and links pinned there, reused by the
 	 * next agent, left attached on cpu__free. NULL: nothing pinned, all detached on free.
@@ -77,8 +80,19 @@ int cpu__seed_prune(struct tally_cpu *c, bool (*present)(uint64_t id, void *ctx)
 const char *cpu__switch_hook(const struct tally_cpu *c); /* "tp_btf" or "raw_tp" */
 bool cpu__batch_reads(const struct tally_cpu *c);
 bool cpu__tracks_removal(const struct tally_cpu *c);
+bool cpu__tracks_tree(const struct tally_cpu *c);
 uint32_t cpu__max_cgroups(const struct tally_cpu *c);
 struct cpu_bpf *cpu__skel(struct tally_cpu *c); /* for the benchmark's bpf_stats */
+
+/*
+ * How many cgroup v2 directories were created, renamed or removed below opts->tree_root since
+ * the programs were loaded (by a predecessor too, when pinned), read from the mmap'ed .bss
+ * without a syscall.
+ * Without those programs (cpu__tracks_tree false) a value that differs at every call, so a
+ * caller that walks when it moved walks every time. A mkdir counts just before its directory
+ * shows (see handle_cgroup_mkdir).
+ */
+uint64_t cpu__tree_changes(struct tally_cpu *c);
 
 /*
  * Reconciliation where the removal tracepoint is not used: drop counter entries of cgroups

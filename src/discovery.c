@@ -903,6 +903,34 @@ int cg_tree__find(const struct cg_tree *t, uint64_t id)
 	return -1;
 }
 
+int cg_tree__copy(struct cg_tree *dst, const struct cg_tree *src)
+{
+	size_t idx_size =
+	    src->index ? sizeof(*src->index) + src->index->n * sizeof(src->index->e[0]) : 0;
+
+	memset(dst, 0, sizeof(*dst));
+	if (!src->n)
+		return 0;
+	dst->nodes = malloc(src->n * sizeof(*dst->nodes));
+	dst->index = idx_size ? malloc(idx_size) : NULL;
+	if (!dst->nodes || (idx_size && !dst->index))
+		goto nomem;
+	memcpy(dst->nodes, src->nodes, src->n * sizeof(*dst->nodes));
+	if (idx_size)
+		memcpy(dst->index, src->index, idx_size);
+	dst->cap = src->n;
+	/* dst->n counts the paths copied so far: what cg_tree__free frees. */
+	for (; dst->n < src->n; dst->n++) {
+		dst->nodes[dst->n].path = strdup(src->nodes[dst->n].path);
+		if (!dst->nodes[dst->n].path)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	cg_tree__free(dst);
+	return -ENOMEM;
+}
+
 void cg_tree__free(struct cg_tree *t)
 {
 	size_t i;

@@ -83,6 +83,8 @@ struct cg_tree {
 int cg_tree__walk(struct cg_tree *t, const char *root);
 /* Index of the node with this cgroup id, or -1. O(log n). */
 int cg_tree__find(const struct cg_tree *t, uint64_t id);
+/* A deep copy of src into dst (which must be zeroed or freed). 0 or -ENOMEM (dst zeroed). */
+int cg_tree__copy(struct cg_tree *dst, const struct cg_tree *src);
 void cg_tree__free(struct cg_tree *t); /* accepts a zeroed tree; leaves it zeroed */
 
 /*
