@@ -1184,9 +1184,10 @@ static const char *agent__hooks(struct agent *a, char *buf, size_t len)
 {
 	struct tally_cpu *cpu = collector__cpu(a->c);
 
-	snprintf(buf, len, "sched_switch via %s, %s reads, removal %s, network %s%s",
+	snprintf(buf, len, "sched_switch via %s, %s reads, removal %s, tree %s, network %s%s",
 		 cpu__switch_hook(cpu), cpu__batch_reads(cpu) ? "batch" : "per-key",
 		 cpu__tracks_removal(cpu) ? "by tracepoint" : "reconciled by walks",
+		 cpu__tracks_tree(cpu) ? "walked on change" : "walked every collection",
 		 collector__net(a->c) ? "tc via " : "unavailable",
 		 collector__net(a->c) ? net__tc_mode(collector__net(a->c)) : "");
 	return buf;
