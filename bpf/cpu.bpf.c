@@ -127,6 +127,7 @@ struct switch_info {
 	__u64 prev_stint_ns;	    /* CFS: runtime since prev was last picked; ~0: unknown */
 	__u64 next_runtime_ns;
 	__u64 rq, rq_ns, task_ns;   /* next's run queue and its clocks; 0: not known */
+	__u64 next_start_ns;	    /* next's start_time */
 };
 
 /*
@@ -143,6 +144,21 @@ static __always_inline void on_switch(const struct switch_info *sw)
 	if (!run)
 		return;
 	now = bpf_ktime_get_ns();
+	/*
+	 * The task seen switched in here last is not prev: it was switched out unseen (see
+	 * below), and its stint here went uncounted. While it has not been picked again since
+	 * (prev_sum_exec_runtime still what it was at that switch-in), its runtime since then is
+	 * exactly that stint. start_time guards against its memory holding another task now.
+	 */
+	if (run->since_ns && run->task && run->cgid && run->task != sw->prev) {
+		struct task_struct *t = (void *)run->task;
+		__u64 sum = BPF_CORE_READ(t, se.sum_exec_runtime);
+
+		if (BPF_CORE_READ(t, start_time) == run->task_start_ns &&
+		    BPF_CORE_READ(t, se.prev_sum_exec_runtime) == run->since_runtime_ns &&
+		    sum > run->since_runtime_ns)
+			counter_add(run->cgid, sum - run->since_runtime_ns, 0);
+	}
 	if (sw->prev_cgid) {
 		/* since_ns == 0: the first switch seen after load, the time before it is unknown. */
 		if (!run->since_ns)
@@ -178,6 +194,7 @@ static __always_inline void on_switch(const struct switch_info *sw)
 	run->rq = sw->rq;
 	run->since_rq_ns = sw->rq_ns;
 	run->since_task_ns = sw->task_ns;
+	run->task_start_ns = sw->next_start_ns;
 }
 
 /* SCHED_NORMAL, SCHED_BATCH and SCHED_IDLE: the policies of the fair class. */
@@ -224,6 +241,7 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 		.prev_stint_ns = stint_ns(prev->policy, prev->se.sum_exec_runtime,
 					  prev->se.prev_sum_exec_runtime),
 		.next_runtime_ns = next->se.sum_exec_runtime,
+		.next_start_ns = next->start_time,
 	};
 
 	/* A task's cfs_rq (of its group, on its CPU) links to the CPU's run queue. */
@@ -270,6 +288,7 @@ int BPF_PROG(handle_sched_switch_raw, bool preempt, struct task_struct *prev,
 					  BPF_CORE_READ(prev, se.sum_exec_runtime),
 					  BPF_CORE_READ(prev, se.prev_sum_exec_runtime)),
 		.next_runtime_ns = BPF_CORE_READ(next, se.sum_exec_runtime),
+		.next_start_ns = BPF_CORE_READ(next, start_time),
 	};
 
 	if (sw.next_cgid && bpf_core_field_exists(struct cfs_rq, rq)) {

@@ -35,6 +35,7 @@ struct cpu_running {
 	__u64 rq;
 	__u64 since_rq_ns;
 	__u64 since_task_ns;
+	__u64 task_start_ns; /* its start_time: tells the same task from a reuse of its memory */
 };
 
 /* One CPU's run-queue clocks now, filled by the read_clocks program (see cpu__read). */
