@@ -66,30 +66,24 @@ static void expect_matches_kernel(struct collector *c, const char *abs)
 		if (attempt == 3 || u.cpu_ns + TOL_NS >= lo)
 			break;
 	}
-	/* The kernel can lag a tick behind for a running task: allow the tolerance both ways. */
+	/*
+	 * tally read its counters between the two cpu.stat reads, which a slow collection on a
+	 * loaded machine puts far apart; the kernel can lag a tick behind for a running task:
+	 * allow the tolerance both ways.
+	 */
 	cr_expect(u.cpu_ns + TOL_NS >= lo &&
 		      (th_close(u.cpu_ns, before, TOL_REL, TOL_NS) ||
 		       th_close(u.cpu_ns, after, TOL_REL, TOL_NS) ||
-		       (u.cpu_ns >= after && u.cpu_ns <= after + TOL_NS + exit_tail_allowance_ns)),
+		       (u.cpu_ns >= before && u.cpu_ns <= after + TOL_NS + exit_tail_allowance_ns)),
 		  "%s: tally %.6f s, kernel cpu.stat %.6f..%.6f s", abs, u.cpu_ns / 1e9,
 		  before / 1e9, after / 1e9);
 	cr_expect_gt(u.cpu_ns, 0, "%s: no CPU time counted", abs);
 }
 
-/*
- * The same, after children were killed. Under ASan the children are ASan processes whose exit
- * (their huge shadow mappings) is long and switchy, and the comparison right after it was off
- * both ways (+11..20 ms, once -180 ms) in CI runs on this VM; not understood yet (see the
- * issue notes). The plain run, where children exit like any process, checks it exactly.
- */
+/* The same, after children were killed (their exit tail allowed above the kernel's number). */
 static void expect_matches_kernel_after_kill(struct collector *c, const char *abs)
 {
-#if defined(__SANITIZE_ADDRESS__)
-	cr_log_info("%s: not compared after the kill under ASan", abs);
-	cr_assert_eq(collector__collect(c), 0);
-#else
 	expect_matches_kernel(c, abs);
-#endif
 }
 
 static struct collector *collector_start(const struct cpu_opts *opts)
