@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Memory layout, chosen for the budget of 64 bytes per tracked inode: nodes are 40 bytes in
- * chunks (no realloc copies), linked into two hash tables of 32-bit bucket heads (by name key,
- * by inode number) kept between half full and full. An agent tracks one tree per container,
- * and most writable layers hold a few hundred inodes, so memory follows the tree from its
- * first node: a tree starts with one chunk of 16 nodes and tables of 16 buckets (under 1 KiB
- * in all); the tables double, and chunks double up to 128 nodes and stay at that size, so no
- * tree has more unused nodes than the smaller of its size and 128 (5 KiB). The chunk table
- * doubles too; at 128 nodes a chunk, it and the chunks' malloc headers add 0.2 B per node.
+ * chunks of 128, linked into two hash tables of 32-bit bucket heads (by name key, by inode
+ * number) kept between half full and full. An agent tracks one tree per container, and most
+ * writable layers hold a few hundred inodes, so memory follows the tree from its first node:
+ * the first chunk starts at 16 nodes and doubles in place up to 128, the tables start at 16
+ * buckets and double, and no tree has more unused nodes than the smaller of its size and 128
+ * (5 KiB). Past the first chunk nodes never move. The chunk table doubles too; it and the
+ * chunks' malloc headers add about 0.2 B per node.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,12 +17,9 @@
 #include "util.h"
 
 #define NIL	    UINT32_MAX
-#define FIRST_SHIFT 4 /* the first chunk and tables: 16 entries */
-#define FIRST_SIZE  (1u << FIRST_SHIFT)
-#define CHUNK_SHIFT 7 /* the largest chunk: 128 nodes */
+#define FIRST_SIZE  16 /* nodes of the first chunk, buckets of each table, at first */
+#define CHUNK_SHIFT 7
 #define CHUNK_SIZE  (1u << CHUNK_SHIFT)
-/* Chunks below CHUNK_SIZE node ids: 16, 16, 32 and 64 nodes. */
-#define SMALL_CHUNKS (CHUNK_SHIFT - FIRST_SHIFT + 1)
 
 #define F_DIR	      (1u << 31)
 #define F_FREE	      (1u << 30)
@@ -48,39 +45,22 @@ struct htab {
 struct dindex {
 	struct dnode **chunks;
 	uint32_t nchunks;
+	uint32_t cap;  /* nodes in the chunks */
 	uint32_t used; /* node ids handed out so far */
 	uint32_t free_head;
 	struct htab by_key, by_ino;
 	struct dindex_totals totals;
 };
 
-/*
- * Node ids below CHUNK_SIZE live in chunks that double from FIRST_SIZE: ids below 16 in chunk
- * 0, ids with highest bit b (b >= FIRST_SHIFT) in chunk b - FIRST_SHIFT + 1, at offset id minus
- * that bit. Above, every chunk holds CHUNK_SIZE nodes.
- */
 static inline struct dnode *N(const struct dindex *ix, uint32_t id)
 {
-	uint32_t hb;
-
-	if (id >= CHUNK_SIZE)
-		return &ix->chunks[(id >> CHUNK_SHIFT) + SMALL_CHUNKS - 1][id & (CHUNK_SIZE - 1)];
-	hb = 31 - __builtin_clz(id | (FIRST_SIZE - 1));
-	return &ix->chunks[hb - FIRST_SHIFT + 1][id & (((1u << hb) - 1) | (FIRST_SIZE - 1))];
+	return &ix->chunks[id >> CHUNK_SHIFT][id & (CHUNK_SIZE - 1)];
 }
 
 /* Slots in the chunk table when it holds n chunks: the next power of 2. */
 static uint32_t chunks_slots(uint32_t n)
 {
 	return n <= 1 ? n : 1u << (32 - __builtin_clz(n - 1));
-}
-
-/* Nodes in the first n chunks. */
-static uint64_t chunks_cap(uint32_t n)
-{
-	if (n <= SMALL_CHUNKS)
-		return n ? (uint64_t)FIRST_SIZE << (n - 1) : 0;
-	return (uint64_t)(n - SMALL_CHUNKS + 1) << CHUNK_SHIFT;
 }
 
 /* Seeded with the parent inode; never 0 (0 is the root's key). */
@@ -169,6 +149,41 @@ static int maybe_grow(struct dindex *ix)
 	return 0;
 }
 
+/*
+ * Room for more nodes: the first chunk doubles in place up to CHUNK_SIZE (FIRST_SIZE is a
+ * power of 2 below it), then whole chunks are added.
+ */
+static int nodes_grow(struct dindex *ix)
+{
+	uint32_t n = ix->nchunks, size = n ? CHUNK_SIZE : FIRST_SIZE;
+	struct dnode **c = ix->chunks;
+
+	if (n == 1 && ix->cap < CHUNK_SIZE) {
+		/* No caller holds a node pointer across node_alloc(): chunk 0 may move. */
+		struct dnode *first = realloc(c[0], ix->cap * 2 * sizeof(*first));
+
+		if (!first)
+			return -ENOMEM;
+		c[0] = first;
+		ix->cap *= 2;
+		return 0;
+	}
+	if ((uint64_t)ix->cap + size > NIL)
+		return -ENOMEM;
+	if (!(n & (n - 1))) { /* 0 or a power of 2: the table is full */
+		c = realloc(c, chunks_slots(n + 1) * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		ix->chunks = c;
+	}
+	c[n] = malloc(size * sizeof(**c));
+	if (!c[n])
+		return -ENOMEM;
+	ix->nchunks++;
+	ix->cap += size;
+	return 0;
+}
+
 static uint32_t node_alloc(struct dindex *ix)
 {
 	uint32_t id;
@@ -178,24 +193,8 @@ static uint32_t node_alloc(struct dindex *ix)
 		ix->free_head = N(ix, id)->key_next;
 		return id;
 	}
-	if (ix->used == chunks_cap(ix->nchunks)) {
-		uint64_t size = chunks_cap(ix->nchunks + 1) - ix->used;
-		struct dnode **c;
-
-		if (chunks_cap(ix->nchunks + 1) > NIL)
-			return NIL;
-		if (!(ix->nchunks & (ix->nchunks - 1))) { /* 0 or a power of 2: full */
-			c = realloc(ix->chunks, chunks_slots(ix->nchunks + 1) * sizeof(*c));
-			if (!c)
-				return NIL;
-			ix->chunks = c;
-		}
-		c = ix->chunks;
-		c[ix->nchunks] = malloc(size * sizeof(struct dnode));
-		if (!c[ix->nchunks])
-			return NIL;
-		ix->nchunks++;
-	}
+	if (ix->used == ix->cap && nodes_grow(ix))
+		return NIL;
 	return ix->used++;
 }
 
@@ -508,6 +507,6 @@ void dindex__totals(const struct dindex *ix, struct dindex_totals *out)
 size_t dindex__mem(const struct dindex *ix)
 {
 	return sizeof(*ix) + chunks_slots(ix->nchunks) * sizeof(struct dnode *) +
-	       chunks_cap(ix->nchunks) * sizeof(struct dnode) +
+	       (size_t)ix->cap * sizeof(struct dnode) +
 	       2 * (ix->by_key.mask + 1) * sizeof(uint32_t);
 }
