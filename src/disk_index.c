@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Memory layout, chosen for the budget of 64 bytes per tracked inode: nodes are 40 bytes in
- * chunks of 128, linked into two hash tables of 32-bit bucket heads (by name key, by inode
+ * chunks of 64, linked into two hash tables of 32-bit bucket heads (by name key, by inode
  * number) kept between half full and full. An agent tracks one tree per container, and most
  * writable layers hold a few hundred inodes, so memory follows the tree from its first node:
- * the first chunk starts at 16 nodes and doubles in place up to 128, the tables start at 16
- * buckets and double, and no tree has more unused nodes than the smaller of its size and 128
- * (5 KiB). Past the first chunk nodes never move. The chunk table doubles too; it and the
- * chunks' malloc headers add about 0.2 B per node.
+ * the first chunk starts at 16 nodes and doubles in place up to 64, the tables start at 16
+ * buckets and double, and no tree has more unused nodes than the smaller of its size and 64
+ * (2.5 KiB). Past the first chunk nodes never move. The chunk table doubles too; it and the
+ * chunks' malloc headers add about 0.4 B per node, the price of that small bound.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,7 +18,7 @@
 
 #define NIL	    UINT32_MAX
 #define FIRST_SIZE  16 /* nodes of the first chunk, buckets of each table, at first */
-#define CHUNK_SHIFT 7
+#define CHUNK_SHIFT 6
 #define CHUNK_SIZE  (1u << CHUNK_SHIFT)
 
 #define F_DIR	      (1u << 31)

@@ -1391,7 +1391,7 @@ Test(disk, index_relink_updates_blocks)
  * The bounds below, per tracked tree: 64 B per name is the budget of issue 3 (nodes of 40 B,
  * two tables of 4-byte buckets kept at least half full: at most 16 B per name); TREE_SLACK
  * covers what a tree holds beyond that whatever its size: the unused nodes of its last chunk
- * (at most 128 of 40 B), the chunk table, the index itself, and a file handle per directory.
+ * (at most 64 of 40 B), the chunk table, the index itself, and a file handle per directory.
  */
 #define NAME_BUDGET 64
 #define TREE_SLACK  (6 * 1024)
