@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Memory layout, chosen for the budget of 64 bytes per tracked inode: nodes are 40 bytes in
- * chunks of 1024 (no realloc copies, no slack beyond the last chunk), linked into two hash
- * tables of 32-bit bucket heads (by name key, by inode number) kept between half full and full.
+ * chunks of 64, linked into two hash tables of 32-bit bucket heads (by name key, by inode
+ * number) kept between half full and full. An agent tracks one tree per container, and most
+ * writable layers hold a few hundred inodes, so memory follows the tree from its first node:
+ * the first chunk starts at 16 nodes and doubles in place up to 64, the tables start at 16
+ * buckets and double, and no tree has more unused nodes than the smaller of its size and 64
+ * (2.5 KiB). Past the first chunk nodes never move. The chunk table doubles too; it and the
+ * chunks' malloc headers add about 0.4 B per node, the price of that small bound.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,7 +17,8 @@
 #include "util.h"
 
 #define NIL	    UINT32_MAX
-#define CHUNK_SHIFT 10
+#define FIRST_SIZE  16 /* nodes of the first chunk, buckets of each table, at first */
+#define CHUNK_SHIFT 6
 #define CHUNK_SIZE  (1u << CHUNK_SHIFT)
 
 #define F_DIR	      (1u << 31)
@@ -39,6 +45,7 @@ struct htab {
 struct dindex {
 	struct dnode **chunks;
 	uint32_t nchunks;
+	uint32_t cap;  /* nodes in the chunks */
 	uint32_t used; /* node ids handed out so far */
 	uint32_t free_head;
 	struct htab by_key, by_ino;
@@ -48,6 +55,12 @@ struct dindex {
 static inline struct dnode *N(const struct dindex *ix, uint32_t id)
 {
 	return &ix->chunks[id >> CHUNK_SHIFT][id & (CHUNK_SIZE - 1)];
+}
+
+/* Slots in the chunk table when it holds n chunks: the next power of 2. */
+static uint32_t chunks_slots(uint32_t n)
+{
+	return n <= 1 ? n : 1u << (32 - __builtin_clz(n - 1));
 }
 
 /* Seeded with the parent inode; never 0 (0 is the root's key). */
@@ -136,6 +149,41 @@ static int maybe_grow(struct dindex *ix)
 	return 0;
 }
 
+/*
+ * Room for more nodes: the first chunk doubles in place up to CHUNK_SIZE (FIRST_SIZE is a
+ * power of 2 below it), then whole chunks are added.
+ */
+static int nodes_grow(struct dindex *ix)
+{
+	uint32_t n = ix->nchunks, size = n ? CHUNK_SIZE : FIRST_SIZE;
+	struct dnode **c = ix->chunks;
+
+	if (n == 1 && ix->cap < CHUNK_SIZE) {
+		/* No caller holds a node pointer across node_alloc(): chunk 0 may move. */
+		struct dnode *first = realloc(c[0], ix->cap * 2 * sizeof(*first));
+
+		if (!first)
+			return -ENOMEM;
+		c[0] = first;
+		ix->cap *= 2;
+		return 0;
+	}
+	if ((uint64_t)ix->cap + size > NIL)
+		return -ENOMEM;
+	if (!(n & (n - 1))) { /* 0 or a power of 2: the table is full */
+		c = realloc(c, chunks_slots(n + 1) * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		ix->chunks = c;
+	}
+	c[n] = malloc(size * sizeof(**c));
+	if (!c[n])
+		return -ENOMEM;
+	ix->nchunks++;
+	ix->cap += size;
+	return 0;
+}
+
 static uint32_t node_alloc(struct dindex *ix)
 {
 	uint32_t id;
@@ -145,20 +193,8 @@ static uint32_t node_alloc(struct dindex *ix)
 		ix->free_head = N(ix, id)->key_next;
 		return id;
 	}
-	if (ix->used == (uint64_t)ix->nchunks << CHUNK_SHIFT) {
-		struct dnode **c;
-
-		if (ix->nchunks == (NIL >> CHUNK_SHIFT))
-			return NIL;
-		c = realloc(ix->chunks, (ix->nchunks + 1) * sizeof(*c));
-		if (!c)
-			return NIL;
-		ix->chunks = c;
-		c[ix->nchunks] = malloc(CHUNK_SIZE * sizeof(struct dnode));
-		if (!c[ix->nchunks])
-			return NIL;
-		ix->nchunks++;
-	}
+	if (ix->used == ix->cap && nodes_grow(ix))
+		return NIL;
 	return ix->used++;
 }
 
@@ -196,7 +232,8 @@ struct dindex *dindex__new(uint64_t root_ino, uint64_t root_blocks)
 	if (!ix)
 		return NULL;
 	ix->free_head = NIL;
-	if (htab_init(&ix->by_key, 1024) || htab_init(&ix->by_ino, 1024) || node_alloc(ix) != 0) {
+	if (htab_init(&ix->by_key, FIRST_SIZE) || htab_init(&ix->by_ino, FIRST_SIZE) ||
+	    node_alloc(ix) != 0) {
 		dindex__free(ix);
 		errno = ENOMEM;
 		return NULL;
@@ -469,7 +506,7 @@ void dindex__totals(const struct dindex *ix, struct dindex_totals *out)
 
 size_t dindex__mem(const struct dindex *ix)
 {
-	return sizeof(*ix) +
-	       ix->nchunks * (sizeof(struct dnode *) + CHUNK_SIZE * sizeof(struct dnode)) +
+	return sizeof(*ix) + chunks_slots(ix->nchunks) * sizeof(struct dnode *) +
+	       (size_t)ix->cap * sizeof(struct dnode) +
 	       2 * (ix->by_key.mask + 1) * sizeof(uint32_t);
 }
