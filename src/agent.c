@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -65,6 +66,7 @@
  * this old at worst, marked unverified, until its walks are done.
  */
 #define AGENT_CHECKPOINT_NS (10 * NSEC_PER_SEC)
+#define AGENT_MMAP_THRESHOLD (256 * 1024)
 
 /*
  * What collecting needs once the programs are loaded and attached, found by dropping each in
@@ -1237,6 +1239,12 @@ int cmd_agent(int argc, char **argv)
 	err = agent__parse(argc, argv, &o);
 	if (err)
 		return err > 0 ? 0 : 2;
+	/*
+	 * Response bodies of megabytes (/metrics at 1,000 containers) come from mmap and go back
+	 * to the kernel when freed; below glibc's adaptive threshold they stayed in the heap,
+	 * about 8 MiB of RSS after one scrape.
+	 */
+	mallopt(M_MMAP_THRESHOLD, AGENT_MMAP_THRESHOLD);
 	if (o.log_file) {
 		err = log__open_file(o.log_file);
 		if (err) {
