@@ -114,6 +114,21 @@ static uint64_t flat_u64(const struct flat *f, const char *key)
 	return n;
 }
 
+/* tc's packets of one protocol on the pod's interface, both ways; 0 before tc is attached. */
+static uint64_t proto_packets(const struct flat *f, const char *proto)
+{
+	uint64_t n = 0;
+
+	for (int dir = 0; dir < 2; dir++) {
+		const char *k = dh_path("network.default_interface.protocols.%s.%s_packets", proto,
+					dir ? "tx" : "rx");
+
+		if (flat_get(f, k))
+			n += flat_u64(f, k);
+	}
+	return n;
+}
+
 /* GET /v1/containers/ID: true and the container flattened, false on 404. */
 static bool fetch(const struct agent *a, const char *id, struct flat *f)
 {
@@ -498,6 +513,8 @@ Test(containerd, three_containers_against_the_kernel)
 	const char *const ids[] = {burn, writer, net};
 	struct ctrd_net n;
 	struct agent a;
+	static const char *const quiet[] = {"udp", "icmp", "other"};
+	uint64_t quiet0[3];
 	struct flat f;
 	struct ctrd c;
 	int port, st;
@@ -545,6 +562,12 @@ Test(containerd, three_containers_against_the_kernel)
 	expect_layers(&c, &a, writer, now_ns(CLOCK_REALTIME));
 	fetch_stable(&a, net, n.host, now_ns(CLOCK_REALTIME), &f, &host0);
 	expect_interface(&f, &host0);
+	/*
+	 * What tc counted before the exchange besides TCP: the kernel's own, such as the IGMP
+	 * report a pod's interface sends when it comes up (seen once, 54 bytes, "other").
+	 */
+	for (int i = 0; i < 3; i++)
+		quiet0[i] = proto_packets(&f, quiet[i]);
 	for (int i = 0; i < 3; i++) {
 		const char *k[] = {"rx_bytes", "rx_packets", "tx_bytes", "tx_packets"};
 
@@ -631,13 +654,12 @@ Test(containerd, three_containers_against_the_kernel)
 			     (unsigned long long)d.tx_bytes, (unsigned long long)d.tx_packets);
 	}
 	for (int i = 0; i < 3; i++) {
-		const char *proto[] = {"udp", "icmp", "other"};
-		const char *k = dh_path("network.default_interface.protocols.%s.", proto[i]);
+		const char *k = dh_path("network.default_interface.protocols.%s.", quiet[i]);
 
-		cr_expect_eq(flat_u64(&f, dh_path("%srx_packets", k)) +
-				 flat_u64(&f, dh_path("%stx_packets", k)),
-			     0, "no %s on the veth: rx %s bytes %s packets, tx %s bytes %s packets",
-			     proto[i], flat_get(&f, dh_path("%srx_bytes", k)),
+		cr_expect_eq(proto_packets(&f, quiet[i]) - quiet0[i], 0,
+			     "no %s on the veth during the exchange: rx %s bytes %s packets, tx %s "
+			     "bytes %s packets",
+			     quiet[i], flat_get(&f, dh_path("%srx_bytes", k)),
 			     flat_get(&f, dh_path("%srx_packets", k)),
 			     flat_get(&f, dh_path("%stx_bytes", k)),
 			     flat_get(&f, dh_path("%stx_packets", k)));
