@@ -169,73 +169,37 @@ void jw__end_array(struct jw *w)
 	jw_pop(w, ']');
 }
 
-static void jw_put_escaped(struct jw *w, unsigned char c)
+/* JSON's escapes: '"', '\\' and the control characters (DEL too), else NULL: verbatim. */
+static const char *json_escape(unsigned char c, char buf[UTF8_ESC_MAX])
 {
 	static const char hex[] = "0123456789abcdef";
-	char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf], '\0'};
 
 	switch (c) {
 	case '"':
-		fputs("\\\"", w->out);
-		break;
+		return "\\\"";
 	case '\\':
-		fputs("\\\\", w->out);
-		break;
+		return "\\\\";
 	case '\b':
-		fputs("\\b", w->out);
-		break;
+		return "\\b";
 	case '\f':
-		fputs("\\f", w->out);
-		break;
+		return "\\f";
 	case '\n':
-		fputs("\\n", w->out);
-		break;
+		return "\\n";
 	case '\r':
-		fputs("\\r", w->out);
-		break;
+		return "\\r";
 	case '\t':
-		fputs("\\t", w->out);
-		break;
-	default:
-		fputs(esc, w->out);
-		break;
+		return "\\t";
 	}
+	if (c >= 0x20 && c < 0x7f)
+		return NULL;
+	snprintf(buf, UTF8_ESC_MAX, "\\u00%c%c", hex[c >> 4], hex[c & 0xf]);
+	return buf;
 }
 
 static void jw_put_string(struct jw *w, const char *str, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t run = 0; /* start of bytes that go out verbatim, written in one fwrite */
-	size_t i = 0;
-
 	putc('"', w->out);
-	while (i < len) {
-		unsigned char c = s[i];
-		bool ok = false;
-		size_t n = 0;
-
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			i++;
-			continue;
-		}
-		if (c >= 0x80) {
-			n = utf8__sequence(s + i, len - i, &ok);
-			if (ok) {
-				i += n;
-				continue;
-			}
-		}
-		fwrite(s + run, 1, i - run, w->out);
-		if (c < 0x80) {
-			jw_put_escaped(w, c);
-			i++;
-		} else {
-			fputs("\xef\xbf\xbd", w->out);
-			i += n;
-		}
-		run = i;
-	}
-	fwrite(s + run, 1, i - run, w->out);
+	utf8__write_escaped(w->out, str, len, json_escape);
 	putc('"', w->out);
 }
 

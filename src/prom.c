@@ -62,44 +62,23 @@ static void pw_series(struct pw *w)
  * except bytes that are not UTF-8, which become U+FFFD as in the JSON writer (cgroup and
  * directory names can hold any byte; Prometheus rejects a scrape with invalid UTF-8).
  */
+/* The exposition format's escapes in label values: '\\', '"' and newline. */
+static const char *label_escape(unsigned char c, char buf[UTF8_ESC_MAX])
+{
+	switch (c) {
+	case '\\':
+		return "\\\\";
+	case '"':
+		return "\\\"";
+	case '\n':
+		return "\\n";
+	}
+	return NULL;
+}
+
 static void put_label_value(FILE *f, const char *str)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t len = strlen(str), run = 0, i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		bool ok = false;
-		size_t n = 0;
-
-		if (c < 0x80 && c != '\\' && c != '"' && c != '\n') {
-			i++;
-			continue;
-		}
-		if (c >= 0x80) {
-			n = utf8__sequence(s + i, len - i, &ok);
-			if (ok) {
-				i += n;
-				continue;
-			}
-		}
-		fwrite_unlocked(s + run, 1, i - run, f);
-		if (c == '\\') {
-			fputs_unlocked("\\\\", f);
-			i++;
-		} else if (c == '"') {
-			fputs_unlocked("\\\"", f);
-			i++;
-		} else if (c == '\n') {
-			fputs_unlocked("\\n", f);
-			i++;
-		} else {
-			fputs_unlocked("\xef\xbf\xbd", f);
-			i += n;
-		}
-		run = i;
-	}
-	fwrite_unlocked(s + run, 1, i - run, f);
+	utf8__write_escaped(f, str, strlen(str), label_escape);
 }
 
 static void put_label(FILE *f, bool first, const char *key, const char *value)

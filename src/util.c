@@ -184,3 +184,37 @@ void thread__background(void)
 	syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT);
 	setpriority(PRIO_PROCESS, syscall(SYS_gettid), 19);
 }
+
+void utf8__write_escaped(FILE *f, const char *str, size_t len,
+			 const char *(*escape)(unsigned char c, char buf[UTF8_ESC_MAX]))
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t run = 0, i = 0; /* run: start of the bytes that go out verbatim, in one fwrite */
+	char buf[UTF8_ESC_MAX];
+
+	while (i < len) {
+		const char *e = NULL;
+		size_t n = 1;
+		bool ok = false;
+
+		if (s[i] < 0x80) {
+			e = escape(s[i], buf);
+			if (!e) {
+				i++;
+				continue;
+			}
+		} else {
+			n = utf8__sequence(s + i, len - i, &ok);
+			if (ok) {
+				i += n;
+				continue;
+			}
+			e = "\xef\xbf\xbd"; /* U+FFFD */
+		}
+		fwrite_unlocked(s + run, 1, i - run, f);
+		fputs_unlocked(e, f);
+		i += n;
+		run = i;
+	}
+	fwrite_unlocked(s + run, 1, i - run, f);
+}

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdint.h>
 
@@ -71,5 +72,14 @@ uint64_t hash__bytes(uint64_t seed, const void *p, size_t n);
  * Prometheus exposition both use it.
  */
 size_t utf8__sequence(const unsigned char *s, size_t len, bool *ok);
+/*
+ * Write the len bytes at s to f: verbatim in runs, except each ASCII byte for which
+ * escape(c, buf) returns a replacement (a constant, or buf filled), and each byte that starts
+ * no valid UTF-8 sequence, written as U+FFFD. The one loop behind JSON strings and
+ * Prometheus label values.
+ */
+#define UTF8_ESC_MAX 8
+void utf8__write_escaped(FILE *f, const char *s, size_t len,
+			 const char *(*escape)(unsigned char c, char buf[UTF8_ESC_MAX]));
 
 #endif /* __TALLY_UTIL_H */
