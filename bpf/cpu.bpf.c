@@ -124,11 +124,30 @@ struct switch_info {
 	__u64 prev_cgid, next_cgid; /* 0 for idle */
 	__u64 prev, next;	    /* the task_structs, as numbers */
 	__u64 prev_runtime_ns;	    /* se.sum_exec_runtime, up to date at this tracepoint */
-	__u64 prev_stint_ns;	    /* CFS: runtime since prev was last picked; ~0: unknown */
 	__u64 next_runtime_ns;
 	__u64 rq, rq_ns, task_ns;   /* next's run queue and its clocks; 0: not known */
 	__u64 next_start_ns;	    /* next's start_time */
 };
+
+/* SCHED_NORMAL, SCHED_BATCH and SCHED_IDLE: the policies of the fair class. */
+#define TALLY_FAIR_POLICIES ((1u << 0) | (1u << 3) | (1u << 5))
+
+/*
+ * A fair task's runtime since set_next_entity() last picked it (which sets
+ * prev_sum_exec_runtime), ~0 for other classes, which do not keep it. Read only on the rare
+ * unseen-switch path, so the common path pays nothing for it.
+ */
+static __always_inline __u64 stint_ns(__u64 task)
+{
+	struct task_struct *t = (void *)task;
+	__u32 policy = BPF_CORE_READ(t, policy);
+	__u64 sum = BPF_CORE_READ(t, se.sum_exec_runtime);
+	__u64 prev_sum = BPF_CORE_READ(t, se.prev_sum_exec_runtime);
+
+	if (policy > 31 || !((1u << policy) & TALLY_FAIR_POLICIES) || sum < prev_sum)
+		return ~0ULL;
+	return sum - prev_sum;
+}
 
 /*
  * The tp_btf program dereferences BTF pointers directly, which is several times cheaper than
@@ -138,7 +157,7 @@ static __always_inline void on_switch(const struct switch_info *sw)
 {
 	struct cpu_running *run;
 	__u32 zero = 0;
-	__u64 now, delta;
+	__u64 now, delta, stint;
 
 	run = bpf_map_lookup_elem(&cpu_running, &zero);
 	if (!run)
@@ -171,8 +190,8 @@ static __always_inline void on_switch(const struct switch_info *sw)
 		 * ftrace never shows), so the time since the last switch seen is partly theirs.
 		 * CFS knows prev's own stint: what it ran since it was last picked.
 		 */
-		else if (sw->prev_stint_ns != ~0ULL)
-			delta = sw->prev_stint_ns;
+		else if ((stint = stint_ns(sw->prev)) != ~0ULL)
+			delta = stint;
 		else
 			delta = now - run->since_ns;
 		if (!rollup_levels) {
@@ -195,20 +214,6 @@ static __always_inline void on_switch(const struct switch_info *sw)
 	run->since_rq_ns = sw->rq_ns;
 	run->since_task_ns = sw->task_ns;
 	run->task_start_ns = sw->next_start_ns;
-}
-
-/* SCHED_NORMAL, SCHED_BATCH and SCHED_IDLE: the policies of the fair class. */
-#define TALLY_FAIR_POLICIES ((1u << 0) | (1u << 3) | (1u << 5))
-
-/*
- * A fair task's runtime since set_next_entity() last picked it (which sets
- * prev_sum_exec_runtime), ~0 for other classes, which do not keep it.
- */
-static __always_inline __u64 stint_ns(__u32 policy, __u64 sum, __u64 prev_sum)
-{
-	if (policy > 31 || !((1u << policy) & TALLY_FAIR_POLICIES) || sum < prev_sum)
-		return ~0ULL;
-	return sum - prev_sum;
 }
 
 /*
@@ -238,8 +243,6 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 		.prev = (__u64)prev,
 		.next = (__u64)next,
 		.prev_runtime_ns = prev->se.sum_exec_runtime,
-		.prev_stint_ns = stint_ns(prev->policy, prev->se.sum_exec_runtime,
-					  prev->se.prev_sum_exec_runtime),
 		.next_runtime_ns = next->se.sum_exec_runtime,
 		.next_start_ns = next->start_time,
 	};
@@ -284,9 +287,6 @@ int BPF_PROG(handle_sched_switch_raw, bool preempt, struct task_struct *prev,
 		.prev = (__u64)prev,
 		.next = (__u64)next,
 		.prev_runtime_ns = BPF_CORE_READ(prev, se.sum_exec_runtime),
-		.prev_stint_ns = stint_ns(BPF_CORE_READ(prev, policy),
-					  BPF_CORE_READ(prev, se.sum_exec_runtime),
-					  BPF_CORE_READ(prev, se.prev_sum_exec_runtime)),
 		.next_runtime_ns = BPF_CORE_READ(next, se.sum_exec_runtime),
 		.next_start_ns = BPF_CORE_READ(next, start_time),
 	};
