@@ -139,3 +139,22 @@ bool bpfmap__has_percpu_lookup(void)
 	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT,
 				       BPF_FUNC_map_lookup_percpu_elem, NULL) > 0;
 }
+
+int bpfmap__prune(int fd, size_t key_size, bool (*keep)(const void *key, void *ctx), void *ctx)
+{
+	uint64_t key[2], next[2];
+	void *prev = NULL;
+
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		if (keep(key, ctx))
+			continue;
+		if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
+			return -errno;
+		prev = NULL;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}

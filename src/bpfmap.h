@@ -8,6 +8,7 @@
 #define __TALLY_BPFMAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct bpfmap_reader {
@@ -53,5 +54,12 @@ void bpfmap__sum_percpu(const uint64_t *percpu, int nr_cpus, uint32_t n, uint64_
  * (bpf_map_lookup_percpu_elem), which the cgroup removal handlers need.
  */
 bool bpfmap__has_percpu_lookup(void);
+
+/*
+ * Delete the entries of the map at fd (keys of key_size bytes, at most 16) for which
+ * keep(key, ctx) says false. For rare deletions (start-up pruning): the walk starts over after
+ * each one, since a deleted key is no position to continue from. 0 or -errno.
+ */
+int bpfmap__prune(int fd, size_t key_size, bool (*keep)(const void *key, void *ctx), void *ctx);
 
 #endif /* __TALLY_BPFMAP_H */

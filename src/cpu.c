@@ -197,24 +197,23 @@ int cpu__seed_del(struct tally_cpu *c, uint64_t cgid)
 	return -errno;
 }
 
+struct seed_keep {
+	bool (*present)(uint64_t id, void *ctx);
+	void *ctx;
+};
+
+static bool seed__keep(const void *key, void *ctx)
+{
+	struct seed_keep *k = ctx;
+
+	return k->present(*(const uint64_t *)key, k->ctx);
+}
+
 int cpu__seed_prune(struct tally_cpu *c, bool (*present)(uint64_t id, void *ctx), void *ctx)
 {
-	int fd = bpf_map__fd(c->skel->maps.cg_seed), err;
-	uint64_t key, next;
-	void *prev = NULL;
+	struct seed_keep k = {.present = present, .ctx = ctx};
 
-	/* Once at start-up, for the cgroups that went while no agent ran: few deletions. */
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (present(key, ctx))
-			continue;
-		err = cpu__seed_del(c, key);
-		if (err)
-			return err;
-		prev = NULL; /* start over: the deleted key is no position to continue from */
-	}
-	return errno == ENOENT ? 0 : -errno;
+	return bpfmap__prune(bpf_map__fd(c->skel->maps.cg_seed), sizeof(uint64_t), seed__keep, &k);
 }
 
 static int sample__reserve(struct cpu_sample *s, size_t n)

@@ -237,7 +237,7 @@ static bool tc_ours_on(struct tally_net *n, int ifindex, enum net_if_dir dir);
  */
 static bool net__still_attached(struct tally_net *n, int ifindex, bool tcx)
 {
-	char name[64], path[PATH_MAX + 64];
+	char name[64];
 	bool alive = true;
 
 	for (int dir = 0; dir < NET_IF_DIRS; dir++) {
@@ -248,8 +248,7 @@ static bool net__still_attached(struct tally_net *n, int ifindex, bool tcx)
 			continue;
 		}
 		tcx_pin_name(name, sizeof(name), ifindex, dir);
-		snprintf(path, sizeof(path), "%s/%s", n->pin.dir, name);
-		fd = bpf_obj_get(path);
+		fd = pin__get(&n->pin, name);
 		alive = alive && fd >= 0 && pin__link_alive(fd);
 		if (fd >= 0)
 			close(fd);
@@ -261,27 +260,25 @@ static bool net__still_attached(struct tally_net *n, int ifindex, bool tcx)
  * Start-up over a predecessor's maps: the entries (and pins) of devices that went while no
  * agent ran are dropped; the others wait for net__attach_if to take them over.
  */
-static int net__prune_ifs(struct tally_net *n)
+/* bpfmap__prune: a device's entry stays while tally's programs are on it; else its pins go. */
+static bool if_net__keep(const void *key, void *ctx)
 {
-	int fd = bpf_map__fd(n->skel->maps.if_net);
-	uint32_t key, next;
-	void *prev = NULL;
+	struct tally_net *n = ctx;
+	int ifindex = (int)*(const uint32_t *)key;
 	char name[64];
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (net__still_attached(n, (int)key, n->tcx))
-			continue;
-		for (int dir = 0; dir < NET_IF_DIRS; dir++) {
-			tcx_pin_name(name, sizeof(name), (int)key, dir);
-			pin__unlink(&n->pin, name);
-		}
-		if (bpf_map_delete_elem(fd, &key) && errno != ENOENT)
-			return -errno;
-		prev = NULL; /* the deleted key is no position to continue from */
+	if (net__still_attached(n, ifindex, n->tcx))
+		return true;
+	for (int dir = 0; dir < NET_IF_DIRS; dir++) {
+		tcx_pin_name(name, sizeof(name), ifindex, dir);
+		pin__unlink(&n->pin, name);
 	}
-	return errno == ENOENT ? 0 : -errno;
+	return false;
+}
+
+static int net__prune_ifs(struct tally_net *n)
+{
+	return bpfmap__prune(bpf_map__fd(n->skel->maps.if_net), sizeof(uint32_t), if_net__keep, n);
 }
 
 struct tally_net *net__open(const char *cgroot, const struct net_opts *o)
@@ -371,16 +368,14 @@ static int attach_tcx(struct tally_net *n, struct net_if_link *l, bool keep)
 {
 	static const int types[NET_IF_DIRS] = {TALLY_BPF_TCX_INGRESS, TALLY_BPF_TCX_EGRESS};
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = TALLY_BPF_F_BEFORE);
-	char name[64], path[PATH_MAX + 64];
+	char name[64];
 
 	for (int dir = 0; dir < NET_IF_DIRS; dir++) {
 		int fd = -1, err;
 
 		tcx_pin_name(name, sizeof(name), l->ifindex, dir);
-		if (keep) {
-			snprintf(path, sizeof(path), "%s/%s", n->pin.dir, name);
-			fd = bpf_obj_get(path);
-		}
+		if (keep)
+			fd = pin__get(&n->pin, name);
 		if (fd < 0)
 			fd = bpf_link_create(prog_fd(n, dir), l->ifindex,
 					     (enum bpf_attach_type)types[dir], &opts);

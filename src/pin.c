@@ -147,6 +147,17 @@ struct bpf_link *pin__link_get(const struct pin *p, const char *name)
 	return NULL;
 }
 
+int pin__get(const struct pin *p, const char *name)
+{
+	char path[PATH_MAX];
+	int err = pin__path(p, name, path, sizeof(path)), fd;
+
+	if (err)
+		return err;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
 int pin__fd_put(const struct pin *p, const char *name, int fd)
 {
 	char path[PATH_MAX];

@@ -47,6 +47,8 @@ int pin__maps(const struct pin *p, struct bpf_object *obj);
  * is not: its pin is removed). NULL otherwise.
  */
 struct bpf_link *pin__link_get(const struct pin *p, const char *name);
+/* An fd of the object pinned as name, or -errno (-ENOENT when there is none). */
+int pin__get(const struct pin *p, const char *name);
 /* Pin a new link as name (an old pin of that name is replaced). 0 or -errno. */
 int pin__link_put(const struct pin *p, const char *name, struct bpf_link *link);
 /* Same for a bare link fd (links made with bpf_link_create). */
