@@ -86,6 +86,7 @@ struct disk_tree {
 	int err;	     /* the initial scan failed with this */
 	bool building;	     /* a walk is running for this tree */
 	bool rescan;	     /* an overflow lost events: walk again */
+	uint64_t pass;	     /* the disk__process call that last walked it again */
 	bool marked;	     /* holds a filesystem mark reference */
 	struct dindex *ix;   /* NULL until the initial scan is done */
 	struct pend *replay; /* re-stats applied while a walk ran, to apply to its result */
@@ -103,6 +104,7 @@ struct disk {
 	struct pend **pend; /* chained hash */
 	size_t pend_cap, pend_n;
 	uint64_t last_ns;
+	uint64_t pass; /* disk__process calls */
 	struct disk_stats st;
 	pthread_t reconciler;
 	bool reconciling, stopping;
@@ -516,6 +518,14 @@ static int walk_run(struct disk *d, struct disk_tree *t, struct dindex *ix, stru
 	return err;
 }
 
+/* Whether the tree's top directory was removed (or can no longer be looked at). */
+static bool tree_gone(const struct disk_tree *t)
+{
+	struct stat st;
+
+	return fstat(t->root_fd, &st) || st.st_nlink == 0;
+}
+
 /* A fresh index of the whole tree. */
 static int walk_tree(struct disk *d, struct disk_tree *t, bool locked, struct dindex **out)
 {
@@ -790,7 +800,8 @@ static int apply_pending(struct disk *d)
 		e = apply_names(d, t, t->ix, v + i, j - i);
 		if (e) {
 			t->rescan = true; /* the index may be partial: walk it again */
-			err = err ?: e;
+			if (e == -ENOMEM)
+				err = err ?: e; /* anything else is this tree's, mended by that walk */
 		}
 		/* While a walk runs, keep the names for its result. */
 		for (size_t k = i; k < j; k++) {
@@ -1293,7 +1304,8 @@ static int rebuild(struct disk *d, struct disk_tree *t, int64_t *dbytes, int64_t
 	}
 	dindex__free(ix);
 	t->building = false;
-	if (err)
+	/* Walked again next time, unless it is gone: disk__usage says so then. */
+	if (err && !tree_gone(t))
 		t->rescan = true;
 	pthread_cond_broadcast(&d->walked);
 	tree_put(d, t);
@@ -1317,13 +1329,19 @@ int disk__process(struct disk *d)
 	pthread_mutex_lock(&d->mu);
 	n = read_events(d);
 	err = n < 0 ? n : apply_pending(d);
+	d->pass++;
 	for (struct disk_tree *t = d->trees; t && !err;) {
 		struct disk_tree *next = t->next;
 
-		if (t->rescan && t->ix && !t->building) {
+		/* Once per call: a tree that cannot be walked now is tried again next time. */
+		if (t->rescan && t->ix && !t->building && t->pass != d->pass) {
+			t->pass = d->pass;
 			d->st.rescans++;
 			/* The list may change while unlocked: restart from its head. */
 			err = rebuild(d, t, NULL, NULL);
+			/* A walk that failed is its tree's answer (gone, or walked again). */
+			if (err != -ENOMEM)
+				err = 0;
 			next = d->trees;
 		}
 		t = next;
@@ -1337,11 +1355,10 @@ int disk__process(struct disk *d)
 int disk__usage(struct disk *d, struct disk_tree *t, struct disk_usage *out)
 {
 	struct dindex_totals tot;
-	struct stat st;
 	int err = 0;
 
 	pthread_mutex_lock(&d->mu);
-	if (fstat(t->root_fd, &st) || st.st_nlink == 0) {
+	if (tree_gone(t)) {
 		err = -ENOENT;
 	} else {
 		dindex__totals(t->ix, &tot);
