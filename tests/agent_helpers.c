@@ -33,14 +33,27 @@
 
 #define MAX_AGENTS 8
 
-static struct agent *agents[MAX_AGENTS];
+/*
+ * Copies of the agents started and not yet killed, for ah_cleanup: a test's own struct agent is
+ * on its stack, gone by the time .fini runs. A slot is free when its log is "".
+ */
+static struct agent agents[MAX_AGENTS];
 static char tmp_py[128], tmp_json[128];
+
+static struct agent *agent_copy(const struct agent *a)
+{
+	for (int i = 0; i < MAX_AGENTS; i++)
+		if (agents[i].log[0] && !strcmp(agents[i].log, a->log))
+			return &agents[i];
+	return NULL;
+}
 
 static void agent_forget(struct agent *a)
 {
-	for (int i = 0; i < MAX_AGENTS; i++)
-		if (agents[i] == a)
-			agents[i] = NULL;
+	struct agent *c = agent_copy(a);
+
+	if (c)
+		*c = (struct agent){};
 }
 
 /* Kill (by pid) and reap an agent still running, and remove its log. */
@@ -119,7 +132,7 @@ void agent_start_at(struct agent *a, const char *sock, const char *args)
 	int slot = -1, st;
 
 	for (int i = 0; i < MAX_AGENTS; i++)
-		if (!agents[i])
+		if (!agents[i].log[0])
 			slot = i;
 	cr_assert_geq(slot, 0, "too many agents");
 	*a = (struct agent){};
@@ -152,7 +165,7 @@ void agent_start_at(struct agent *a, const char *sock, const char *args)
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
-	agents[slot] = a;
+	agents[slot] = *a;
 	for (int i = 0; i < 9000; i++) {
 		read_log(a, log, sizeof(log));
 		p = strstr(log, "listening on 127.0.0.1:");
@@ -162,7 +175,7 @@ void agent_start_at(struct agent *a, const char *sock, const char *args)
 			return;
 		}
 		if (waitpid(a->pid, &st, WNOHANG) == a->pid) {
-			a->pid = 0;
+			a->pid = agents[slot].pid = 0;
 			cr_assert_fail("tally agent %s exited (status %d) before listening: %s",
 				       args, st, log);
 		}
@@ -179,6 +192,10 @@ int agent_stop(struct agent *a, int sig, unsigned timeout_ms)
 	cr_assert_eq(kill(a->pid, sig), 0);
 	for (unsigned i = 0; i < timeout_ms / 10; i++) {
 		if (waitpid(a->pid, &st, WNOHANG) == a->pid) {
+			struct agent *c = agent_copy(a);
+
+			if (c)
+				c->pid = 0; /* reaped: the pid may be another process's now */
 			a->pid = 0;
 			return st;
 		}
@@ -418,8 +435,8 @@ int py(const char *script, const char *input, size_t len, char *out, size_t outl
 void ah_cleanup(void)
 {
 	for (int i = 0; i < MAX_AGENTS; i++)
-		if (agents[i])
-			agent_kill(agents[i]);
+		if (agents[i].log[0])
+			agent_kill(&agents[i]);
 	if (tmp_py[0])
 		unlink(tmp_py);
 	if (tmp_json[0])
