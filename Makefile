@@ -112,12 +112,13 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory test-plain
 	$(Q)$(MAKE) --no-print-directory test-asan
 
+# tests/run keeps each pass's output in build/ and repeats the failed tests' lines at the end.
 test-plain: $(BUILD)/test-tally
-	$(BUILD)/test-tally $(TEST_ARGS)
+	tests/run $(BUILD)/test-plain.log $(BUILD)/test-tally $(TEST_ARGS)
 
 test-asan: $(BUILD)/asan/test-tally
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		$(BUILD)/asan/test-tally $(TEST_ARGS)
+		tests/run $(BUILD)/test-asan.log $(BUILD)/asan/test-tally $(TEST_ARGS)
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/bench-tally $(BUILD)/tally
