@@ -28,6 +28,7 @@
 #include <microhttpd.h>
 
 #include "tally/cpu.h"
+#include "body.h"
 #include "caps.h"
 #include "checkpoint.h"
 #include "client.h"
@@ -117,6 +118,7 @@ struct agent {
 	uint64_t last_try_ns;	    /* CLOCK_MONOTONIC end of the last collection */
 	uint64_t dropped_warned;    /* BPF map-full drops already warned about */
 	struct prom_agent counters; /* tally's own series on /metrics */
+	struct body_pool bodies;    /* response buffers, kept for the next response */
 	uint64_t checkpoint_ns;	    /* CLOCK_MONOTONIC of the last checkpoint written */
 	bool stop;
 };
@@ -431,20 +433,20 @@ static void agent__refresh(struct agent *a)
 		agent__collect(a);
 }
 
-/* Queue a response that owns buf (malloc'd; freed by MHD). */
-static enum MHD_Result respond(struct agent *a, struct MHD_Connection *conn, unsigned status,
-			       const char *type, char *buf, size_t len, const char *encoding)
+static void respond__release(void *cls)
 {
-	struct MHD_Response *r;
+	body__release(cls);
+}
+
+/* Headers every answer has; and the 4xx count. */
+static enum MHD_Result respond__queue(struct agent *a, struct MHD_Connection *conn, unsigned status,
+				      const char *type, struct MHD_Response *r,
+				      const char *encoding)
+{
 	enum MHD_Result ret;
 
 	if (status >= 400 && status < 500)
 		a->counters.requests_rejected++;
-	r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(buf);
-		return MHD_NO; /* MHD closes the connection */
-	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (encoding)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, encoding);
@@ -458,63 +460,53 @@ static enum MHD_Result respond(struct agent *a, struct MHD_Connection *conn, uns
 	return ret;
 }
 
+/* Queue a closed body: its buffer goes back to the pool once MHD has sent it. */
+static enum MHD_Result respond(struct agent *a, struct MHD_Connection *conn, unsigned status,
+			       const char *type, struct body_buf *buf, const char *encoding)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
+	    body__len(buf), (void *)body__data(buf), respond__release, buf);
+
+	if (!r) {
+		body__release(buf);
+		return MHD_NO; /* MHD closes the connection */
+	}
+	return respond__queue(a, conn, status, type, r, encoding);
+}
+
+/* A constant text: needs no memory of its own, so it also answers "out of memory". */
 static enum MHD_Result respond_text(struct agent *a, struct MHD_Connection *conn, unsigned status,
 				    const char *text)
 {
-	char *buf = strdup(text);
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
 
-	if (!buf)
+	if (!r)
 		return MHD_NO;
-	return respond(a, conn, status, "text/plain; charset=utf-8", buf, strlen(buf), NULL);
+	return respond__queue(a, conn, status, "text/plain; charset=utf-8", r, NULL);
 }
 
-/* A JSON body: the stream open_memstream gives, with the one JSON writer on it. */
-struct body {
-	char *buf;
-	size_t len;
-	FILE *f;
+/* A JSON body: a body from the agent's pool with the one JSON writer on it. NULL: no memory. */
+static struct jw *json__open(struct agent *a, struct body *b)
+{
 	struct jw *w;
-};
 
-static int body__open(struct body *b, bool json)
-{
-	*b = (struct body){};
-	b->f = open_memstream(&b->buf, &b->len);
-	if (!b->f)
-		return -errno;
-	if (json && !(b->w = jw__new(b->f, false))) {
-		fclose(b->f);
-		free(b->buf);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* Finish the body: 0 with b->buf (the caller's) and b->len set, or -errno and nothing. */
-static int body__close(struct body *b)
-{
-	int err = 0;
-
-	jw__free(b->w);
-	if (b->w)
-		fputc('\n', b->f);
-	if (ferror(b->f))
-		err = -ENOMEM;
-	if (fclose(b->f) && !err)
-		err = -errno;
-	if (err) {
-		free(b->buf);
-		b->buf = NULL;
-	}
-	return err;
+	if (body__open(b, &a->bodies, false))
+		return NULL;
+	w = jw__new(b->f, false);
+	if (!w && !body__close(b))
+		body__release(b->buf);
+	return w;
 }
 
 static enum MHD_Result respond_json(struct agent *a, struct MHD_Connection *conn, unsigned status,
-				    struct body *b)
+				    struct body *b, struct jw *w)
 {
+	jw__free(w);
+	fputc('\n', b->f);
 	if (body__close(b))
 		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-	return respond(a, conn, status, "application/json", b->buf, b->len, NULL);
+	return respond(a, conn, status, "application/json", b->buf, NULL);
 }
 
 static enum MHD_Result respond_error(struct agent *a, struct MHD_Connection *conn, unsigned status,
@@ -525,18 +517,20 @@ static enum MHD_Result respond_error(struct agent *a, struct MHD_Connection *con
 				     const char *fmt, ...)
 {
 	struct body b;
+	struct jw *w;
 	char msg[256];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (body__open(&b, true))
+	w = json__open(a, &b);
+	if (!w)
 		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-	jw__begin_object(b.w);
-	jw__kv_string(b.w, "error", msg);
-	jw__end_object(b.w);
-	return respond_json(a, conn, status, &b);
+	jw__begin_object(w);
+	jw__kv_string(w, "error", msg);
+	jw__end_object(w);
+	return respond_json(a, conn, status, &b, w);
 }
 
 /* Everything but /healthz needs a collection to serve. */
@@ -559,48 +553,34 @@ static enum MHD_Result agent__healthz(struct agent *a, struct MHD_Connection *co
 	return respond_text(a, conn, MHD_HTTP_OK, "ok\n");
 }
 
+/* The exposition, compressed while it is written when the client accepts gzip. */
 static enum MHD_Result agent__metrics(struct agent *a, struct MHD_Connection *conn)
 {
-	const char *accept;
+	bool gzip = prom__accepts_gzip(
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
 	uint64_t t0;
 	struct body b;
-	void *z = NULL;
-	size_t zlen = 0;
 	int err;
 
 	if (!agent__serving(a))
 		return agent__unavailable(a, conn);
 	t0 = clock__monotonic_ns();
-	err = body__open(&b, false);
+	err = body__open(&b, &a->bodies, gzip);
 	if (!err) {
 		err = prom__write(b.f, a->c, &a->counters);
-		if (err) {
-			fclose(b.f);
-			free(b.buf);
-		} else {
-			err = body__close(&b);
-		}
+		/* Closed either way; a write error is the first one. */
+		err = body__close(&b) ?: err;
+		if (err && b.buf)
+			body__release(b.buf);
 	}
 	if (err) {
 		log_err("failed to write metrics: %s", strerror(-err));
 		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				    "failed to write metrics\n");
 	}
-	accept =
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
-	if (prom__accepts_gzip(accept)) {
-		err = prom__gzip(b.buf, b.len, &z, &zlen);
-		if (err)
-			log_warn("failed to compress metrics: %s, sending them plain",
-				 strerror(-err));
-	}
 	a->counters.scrapes++;
 	a->counters.scrape_ns_sum += clock__monotonic_ns() - t0;
-	if (z) {
-		free(b.buf);
-		return respond(a, conn, MHD_HTTP_OK, PROM_CONTENT_TYPE, z, zlen, "gzip");
-	}
-	return respond(a, conn, MHD_HTTP_OK, PROM_CONTENT_TYPE, b.buf, b.len, NULL);
+	return respond(a, conn, MHD_HTTP_OK, PROM_CONTENT_TYPE, b.buf, gzip ? "gzip" : NULL);
 }
 
 /* /v1/containers, /v1/containers/ID (id NULL: all) and /v1/pods. */
@@ -609,24 +589,26 @@ static enum MHD_Result agent__v1(struct agent *a, struct MHD_Connection *conn, b
 {
 	unsigned status = MHD_HTTP_OK;
 	struct body b;
+	struct jw *w;
 
 	if (!agent__serving(a))
 		return agent__unavailable(a, conn);
-	if (body__open(&b, true))
+	w = json__open(a, &b);
+	if (!w)
 		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	if (pods) {
-		report__pods(b.w, a->c);
+		report__pods(w, a->c);
 	} else if (!id) {
-		report__containers(b.w, a->c);
-	} else if (report__container(b.w, a->c, id)) {
+		report__containers(w, a->c);
+	} else if (report__container(w, a->c, id)) {
 		/* Nothing was written: the document is the error instead. */
-		jw__begin_object(b.w);
-		jw__kv_string(b.w, "error", "no such container");
-		jw__kv_string(b.w, "id", id);
-		jw__end_object(b.w);
+		jw__begin_object(w);
+		jw__kv_string(w, "error", "no such container");
+		jw__kv_string(w, "id", id);
+		jw__end_object(w);
 		status = MHD_HTTP_NOT_FOUND;
 	}
-	return respond_json(a, conn, status, &b);
+	return respond_json(a, conn, status, &b, w);
 }
 
 /*
@@ -648,13 +630,13 @@ static enum MHD_Result agent__stats(struct agent *a, struct MHD_Connection *conn
 				     "invalid all '%.64s': expected 0 or 1", all);
 	if (!agent__serving(a))
 		return agent__unavailable(a, conn);
-	if (body__open(&b, false))
+	if (body__open(&b, &a->bodies, false))
 		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	stats__print(b.f, a->c, json, all && !strcmp(all, "1"));
 	if (body__close(&b))
 		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	return respond(a, conn, MHD_HTTP_OK,
-		       json ? "application/json" : "text/plain; charset=utf-8", b.buf, b.len, NULL);
+		       json ? "application/json" : "text/plain; charset=utf-8", b.buf, NULL);
 }
 
 /* The Unix socket is root's (mode 0600); this also refuses a peer that got in anyway. */
@@ -952,6 +934,7 @@ static void agent__free(struct agent *a)
 		MHD_stop_daemon(a->http);
 	if (a->local)
 		MHD_stop_daemon(a->local);
+	body_pool__free(&a->bodies); /* after MHD: its responses gave their buffers back */
 	agent__unlink_socket(a);
 	/* The layers' latest numbers, for the next agent to serve while it walks them again. */
 	if (a->c && a->ready && a->o->state_dir[0])

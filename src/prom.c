@@ -15,7 +15,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <zlib.h>
 
 #include "tally/cpu.h"
 #include "tally/net.h"
@@ -704,65 +703,6 @@ int prom__write(FILE *out, struct collector *c, const struct prom_agent *agent)
 	free(labels);
 	if (fflush(out) || ferror(out))
 		return errno ? -errno : -EIO;
-	return 0;
-}
-
-int prom__gzip(const void *in, size_t len, void **out, size_t *outlen)
-{
-	z_stream z = {};
-	unsigned char *buf = NULL;
-	size_t cap, left = len;
-	int ret = Z_OK;
-
-	*out = NULL;
-	*outlen = 0;
-	/*
-	 * Level 1: the exposition repeats itself (the same labels on every line), so the fastest
-	 * level already shrinks it many times over, and a scrape of a busy node stays short.
-	 */
-	if (deflateInit2(&z, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	cap = deflateBound(&z, len);
-	buf = malloc(cap);
-	if (!buf) {
-		deflateEnd(&z);
-		return -ENOMEM;
-	}
-	z.next_in = (Bytef *)in;
-	z.next_out = buf;
-	/* avail_in and avail_out are 32 bits: both sides go in slices. */
-	while (ret == Z_OK || ret == Z_BUF_ERROR) {
-		if (!z.avail_in && left) {
-			z.avail_in = left > UINT_MAX ? UINT_MAX : (uInt)left;
-			left -= z.avail_in;
-		}
-		if (!z.avail_out) {
-			size_t used = (size_t)(z.next_out - buf);
-
-			if (used == cap) {
-				unsigned char *grown = NULL;
-
-				if (cap <= SIZE_MAX / 2)
-					grown = realloc(buf, cap * 2);
-				if (!grown) {
-					ret = Z_MEM_ERROR;
-					break;
-				}
-				buf = grown;
-				cap *= 2;
-			}
-			z.next_out = buf + used;
-			z.avail_out = cap - used > UINT_MAX ? UINT_MAX : (uInt)(cap - used);
-		}
-		ret = deflate(&z, left ? Z_NO_FLUSH : Z_FINISH);
-	}
-	deflateEnd(&z);
-	if (ret != Z_STREAM_END) {
-		free(buf);
-		return ret == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
-	}
-	*out = buf;
-	*outlen = (size_t)(z.next_out - buf);
 	return 0;
 }
 

@@ -2,7 +2,7 @@
 /*
  * The Prometheus text exposition (format 0.0.4) of a collector's latest generation, for the
  * agent's GET /metrics: cAdvisor's names where cAdvisor has the metric, tally_* for the rest
- * and for tally itself. docs/METRICS.md lists every metric. Also the response's gzip.
+ * and for tally itself. docs/METRICS.md lists every metric. Also whether a client takes gzip.
  */
 #ifndef __TALLY_PROM_H
 #define __TALLY_PROM_H
@@ -35,12 +35,6 @@ struct prom_agent {
  * collector__collect from running meanwhile. 0, or -errno of a write error.
  */
 int prom__write(FILE *out, struct collector *c, const struct prom_agent *agent);
-
-/*
- * in (len bytes) as one gzip member (RFC 1952) in a malloc'd *out of *outlen bytes. 0, or
- * -ENOMEM / -EINVAL (*out NULL then).
- */
-int prom__gzip(const void *in, size_t len, void **out, size_t *outlen);
 
 /*
  * Whether an Accept-Encoding header value (RFC 9110, section 12.5.3) accepts gzip: "gzip" or

@@ -307,6 +307,27 @@ Test(agent, metrics_plain_and_gzip)
 	cr_expect_geq(metric_value(text, "tally_collections_total"), 1);
 	free(text);
 	resp_free(&r);
+
+	/* The agent reuses its response buffers: answers in turn must each be whole. */
+	for (int i = 0; i < 6; i++) {
+		bool gz = i % 3 != 2;
+
+		http_get(&a, i % 2 ? "/v1/containers" : "/metrics",
+			 gz ? "Accept-Encoding: gzip\r\n" : NULL, &r);
+		cr_assert_eq(r.status, 200, "%s", r.raw);
+		if (i % 2) {
+			cr_expect(strstr(r.body, id), "round %d: %s not in /v1/containers", i, id);
+		} else {
+			text = gz ? gunzip(r.body, r.body_len) : strdup(r.body);
+			cr_expect(has_series(text, "container_cpu_usage_seconds_total", id),
+				  "round %d (%s): no container_cpu_usage_seconds_total for %s", i,
+				  gz ? "gzip" : "plain", id);
+			cr_expect(strstr(text, "\ntally_http_requests_rejected_total "),
+				  "round %d: the exposition is cut short", i);
+			free(text);
+		}
+		resp_free(&r);
+	}
 	cr_expect_eq(agent_stop(&a, SIGTERM, 60000), 0);
 	agent_kill(&a);
 }

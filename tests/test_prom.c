@@ -4,7 +4,7 @@
  * overlay writable layer, a pod with its own namespace and veth, real BPF. promtool (the
  * Prometheus project's own parser and linter) must accept every byte of it, and the numbers
  * read back must be the collector's and the kernel's. Hostile cgroup and directory names must
- * come out escaped and as valid UTF-8. gzip must round-trip through zlib and gzip(1).
+ * come out escaped and as valid UTF-8. (The gzip of a body: test_body.c.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
-#include <zlib.h>
 
 #include "collect.h"
 #include "disk_helpers.h"
@@ -50,15 +49,6 @@ static char *exposition(struct collector *c, const struct prom_agent *a, size_t 
 	if (len)
 		*len = n;
 	return buf;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "w");
-
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	cr_assert_eq(fwrite(data, 1, len, f), len);
-	cr_assert_eq(fclose(f), 0);
 }
 
 /*
@@ -401,93 +391,6 @@ Test(prom, hostile_names_are_escaped)
 		cr_expect_eq(u64_of(text, "container_fs_usage_bytes", dev), dh_du_bytes(o.upper));
 	}
 	free(text);
-}
-
-/* Inflate a gzip member with zlib; the bytes, malloc'd. */
-static unsigned char *gunzip(const void *in, size_t len, size_t *outlen)
-{
-	size_t cap = len * 4 + 64;
-	unsigned char *out = malloc(cap);
-	z_stream z = {};
-	int ret;
-
-	cr_assert_not_null(out);
-	cr_assert_eq(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
-	z.next_in = (unsigned char *)in;
-	z.avail_in = (uInt)len;
-	do {
-		if (z.total_out == cap) {
-			out = realloc(out, cap *= 2);
-			cr_assert_not_null(out);
-		}
-		z.next_out = out + z.total_out;
-		z.avail_out = (uInt)(cap - z.total_out);
-		ret = inflate(&z, Z_FINISH);
-	} while (ret == Z_BUF_ERROR && z.avail_out == 0);
-	cr_assert_eq(ret, Z_STREAM_END, "inflate: %d %s", ret, z.msg ? z.msg : "");
-	cr_assert_eq(z.avail_in, 0, "bytes after the gzip member");
-	*outlen = z.total_out;
-	inflateEnd(&z);
-	return out;
-}
-
-static void expect_round_trip(const void *in, size_t len)
-{
-	void *gz = NULL;
-	unsigned char *back;
-	size_t gzlen = 0, backlen = 0;
-	int err = prom__gzip(in, len, &gz, &gzlen);
-
-	cr_assert_eq(err, 0, "prom__gzip: %s", strerror(-err));
-	cr_assert_geq(gzlen, 18, "a gzip member has a 10-byte header and an 8-byte trailer");
-	cr_expect(!memcmp(gz, "\x1f\x8b\x08", 3), "gzip magic and deflate");
-	back = gunzip(gz, gzlen, &backlen);
-	cr_expect_eq(backlen, len);
-	cr_expect(len == 0 || !memcmp(back, in, len), "round trip of %zu bytes", len);
-	free(back);
-	free(gz);
-}
-
-Test(prom, gzip_round_trips)
-{
-	size_t big = 3u << 20, gzlen = 0;
-	char *text = malloc(big), path[64], gzpath[80], cmd[256], out[256];
-	unsigned char *noise = malloc(1 << 20);
-	uint64_t x = 0x9e3779b97f4a7c15ull;
-	void *gz = NULL;
-	size_t n = 0;
-
-	cr_assert(text && noise);
-	/* An exposition-like text: the same labels over and over, numbers changing. */
-	for (int i = 0; n + 200 < big; i++)
-		n += (size_t)snprintf(text + n, big - n,
-				      "container_cpu_usage_seconds_total{id=\"/kubepods/pod%d\","
-				      "pod_uid=\"\",cpu=\"total\"} %d.%09d\n",
-				      i % 977, i, i * 7919 % 1000000000);
-	/* Incompressible bytes: the output outgrows what the input fits in. */
-	for (size_t i = 0; i < (1 << 20); i++) {
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		noise[i] = (unsigned char)x;
-	}
-	expect_round_trip("", 0);
-	expect_round_trip("a", 1);
-	expect_round_trip(text, n);
-	expect_round_trip(noise, 1 << 20);
-
-	/* An independent decoder: gzip(1). */
-	cr_assert_eq(prom__gzip(text, n, &gz, &gzlen), 0);
-	cr_expect_lt(gzlen, n / 5, "repetitive text shrinks: %zu of %zu bytes", gzlen, n);
-	snprintf(path, sizeof(path), "/tmp/tally-test-prom-gz-%d.txt", (int)getpid());
-	snprintf(gzpath, sizeof(gzpath), "%s.gz", path);
-	write_file(path, text, n);
-	write_file(gzpath, gz, gzlen);
-	snprintf(cmd, sizeof(cmd), "gzip -dc %s | cmp - %s 2>&1", gzpath, path);
-	cr_expect_eq(th_run(cmd, out, sizeof(out)), 0, "gzip -dc differs: %s", out);
-	unlink(path);
-	unlink(gzpath);
-	free(gz);
-	free(text);
-	free(noise);
 }
 
 Test(prom, accepts_gzip)

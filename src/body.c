@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Response bodies written through stdio into a reusable buffer, plain or gzip. See body.h.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "body.h"
+
+/* stdio hands the writer this much at a time; also the least room kept for deflate's output. */
+#define BODY_CHUNK (64 * 1024)
+
+struct body_buf {
+	unsigned char *p;
+	size_t len, cap;
+	struct body_pool *pool; /* where it goes back, or NULL: freed */
+	bool gzip;
+	bool z_ready; /* z holds an initialised deflate state (kept across bodies) */
+	int err;      /* the first write error */
+	z_stream z;
+	char stdio[BODY_CHUNK];
+};
+
+static void buf__free(struct body_buf *buf)
+{
+	if (!buf)
+		return;
+	if (buf->z_ready)
+		deflateEnd(&buf->z);
+	free(buf->p);
+	free(buf);
+}
+
+/* Room for at least `more` bytes after len. */
+static int buf__reserve(struct body_buf *buf, size_t more)
+{
+	size_t cap = buf->cap ? buf->cap : BODY_CHUNK;
+	unsigned char *p;
+
+	if (buf->cap - buf->len >= more)
+		return 0;
+	if (more > SIZE_MAX / 2 - buf->len)
+		return -ENOMEM;
+	while (cap - buf->len < more)
+		cap *= 2;
+	p = realloc(buf->p, cap);
+	if (!p)
+		return -ENOMEM;
+	buf->p = p;
+	buf->cap = cap;
+	return 0;
+}
+
+/* Compress what is in z's input (flush: Z_NO_FLUSH or Z_FINISH) into the buffer. */
+static int buf__deflate(struct body_buf *buf, int flush)
+{
+	int ret;
+
+	do {
+		int err = buf__reserve(buf, BODY_CHUNK);
+
+		if (err)
+			return err;
+		buf->z.next_out = buf->p + buf->len;
+		buf->z.avail_out =
+		    (uInt)(buf->cap - buf->len > UINT_MAX ? UINT_MAX : buf->cap - buf->len);
+		ret = deflate(&buf->z, flush);
+		buf->len = (size_t)(buf->z.next_out - buf->p);
+		if (ret == Z_STREAM_ERROR)
+			return -EINVAL;
+	} while (flush == Z_FINISH ? ret != Z_STREAM_END : buf->z.avail_in > 0);
+	return 0;
+}
+
+/* fopencookie's writer: size bytes appended, or compressed and appended. */
+static ssize_t buf__write(void *cookie, const char *data, size_t size)
+{
+	struct body_buf *buf = cookie;
+	int err;
+
+	if (buf->err)
+		return -1;
+	if (buf->gzip) {
+		err = 0;
+		/* size is a stdio chunk or one large fwrite: avail_in is 32 bits, go in slices. */
+		for (size_t done = 0; !err && done < size;) {
+			size_t n = size - done > UINT_MAX ? UINT_MAX : size - done;
+
+			buf->z.next_in = (Bytef *)(uintptr_t)(data + done);
+			buf->z.avail_in = (uInt)n;
+			err = buf__deflate(buf, Z_NO_FLUSH);
+			done += n;
+		}
+	} else {
+		err = buf__reserve(buf, size);
+		if (!err) {
+			memcpy(buf->p + buf->len, data, size);
+			buf->len += size;
+		}
+	}
+	if (err) {
+		buf->err = err;
+		return -1;
+	}
+	return (ssize_t)size;
+}
+
+int body__open(struct body *b, struct body_pool *pool, bool gzip)
+{
+	static const cookie_io_functions_t io = {.write = buf__write};
+	struct body_buf *buf = NULL;
+
+	*b = (struct body){};
+	if (pool && pool->n)
+		buf = pool->free[--pool->n];
+	else if (!(buf = calloc(1, sizeof(*buf))))
+		return -ENOMEM;
+	buf->pool = pool;
+	buf->len = 0;
+	buf->err = 0;
+	buf->gzip = gzip;
+	/* Never NULL, even for an empty body. */
+	if (buf__reserve(buf, 1))
+		goto fail;
+	if (gzip) {
+		/*
+		 * Level 2: the exposition repeats itself (the same labels on every line), so a fast
+		 * level already shrinks it 25 times over. On the 1,000-container benchmark's text
+		 * (3.9 MB) level 2 gave 154 KB against level 1's 173 KB, in the same time.
+		 */
+		if (buf->z_ready) {
+			if (deflateReset(&buf->z) != Z_OK)
+				goto fail;
+		} else {
+			memset(&buf->z, 0, sizeof(buf->z));
+			if (deflateInit2(&buf->z, 2, Z_DEFLATED, 16 + MAX_WBITS, 8,
+					 Z_DEFAULT_STRATEGY) != Z_OK)
+				goto fail;
+			buf->z_ready = true;
+		}
+	}
+	b->f = fopencookie(buf, "w", io);
+	if (!b->f)
+		goto fail;
+	/* The buffer's own stdio chunk: glibc would give a cookie stream only BUFSIZ. */
+	setvbuf(b->f, buf->stdio, _IOFBF, sizeof(buf->stdio));
+	b->buf = buf;
+	return 0;
+fail:
+	buf->pool = NULL;
+	buf__free(buf);
+	return -ENOMEM;
+}
+
+int body__close(struct body *b)
+{
+	struct body_buf *buf = b->buf;
+	int err = 0;
+
+	if (!b->f)
+		return -EINVAL;
+	if (fflush(b->f) || ferror(b->f))
+		err = buf->err ? buf->err : -EIO;
+	fclose(b->f);
+	b->f = NULL;
+	if (!err && buf->gzip) {
+		buf->z.next_in = NULL;
+		buf->z.avail_in = 0;
+		err = buf__deflate(buf, Z_FINISH);
+	}
+	if (err) {
+		body__release(buf);
+		b->buf = NULL;
+	}
+	return err;
+}
+
+const void *body__data(const struct body_buf *buf)
+{
+	return buf->p;
+}
+
+size_t body__len(const struct body_buf *buf)
+{
+	return buf->len;
+}
+
+void body__release(struct body_buf *buf)
+{
+	struct body_pool *pool;
+
+	if (!buf)
+		return;
+	pool = buf->pool;
+	if (pool && pool->n < BODY_POOL_MAX && buf->cap <= BODY_KEEP_MAX) {
+		pool->free[pool->n++] = buf;
+		return;
+	}
+	buf__free(buf);
+}
+
+void body_pool__free(struct body_pool *pool)
+{
+	while (pool->n)
+		buf__free(pool->free[--pool->n]);
+}

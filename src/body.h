@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * HTTP response bodies: a stdio stream that writes into a buffer, gzip-compressing (zlib) as it
+ * goes when asked to: a compressed /metrics never holds its whole text. Buffers go back to a
+ * small pool when their response is sent and are used again with their capacity and their
+ * deflate state, so that a scrape does not fault in fresh pages for them.
+ */
+#ifndef __TALLY_BODY_H
+#define __TALLY_BODY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/*
+ * Buffers kept for reuse: at most BODY_POOL_MAX, of at most BODY_KEEP_MAX bytes each. The
+ * agent's memory stays what it is between scrapes: a gzip'd /metrics (170 KB at 1,000
+ * containers) is kept, a plain one (3.9 MB) is given back to the kernel once sent.
+ */
+#define BODY_POOL_MAX 2
+#define BODY_KEEP_MAX (1024 * 1024)
+
+struct body_buf;
+
+struct body_pool {
+	struct body_buf *free[BODY_POOL_MAX];
+	size_t n;
+};
+
+struct body {
+	FILE *f; /* write the body here, between body__open and body__close */
+	struct body_buf *buf;
+};
+
+/*
+ * Start a body with a buffer from pool (or a new one; pool may be NULL). gzip: what is written
+ * is compressed into one gzip member (RFC 1952). 0, or -ENOMEM (nothing to close then).
+ */
+int body__open(struct body *b, struct body_pool *pool, bool gzip);
+
+/*
+ * Finish the body: 0 with body__data and body__len valid until the buffer is released, or
+ * -errno of a failed write (the buffer is released then).
+ */
+int body__close(struct body *b);
+
+const void *body__data(const struct body_buf *buf);
+size_t body__len(const struct body_buf *buf);
+
+/* Give a closed body's buffer back: kept in its pool for the next body, or freed. */
+void body__release(struct body_buf *buf);
+
+/* Free the buffers a pool keeps (none may be in use by a body). */
+void body_pool__free(struct body_pool *pool);
+
+#endif /* __TALLY_BODY_H */

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Response bodies (src/body.c): what is written comes back byte for byte, plain or through
+ * gzip, checked with zlib's inflate and with gzip(1) as the independent decoder; buffers taken
+ * from the pool again give the same bytes, and the pool keeps only what it says it keeps.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <zlib.h>
+
+#include "body.h"
+#include "helpers.h"
+
+static struct body_pool pool;
+static char plain_path[64], gz_path[80];
+
+static void fini(void)
+{
+	body_pool__free(&pool);
+	if (plain_path[0])
+		unlink(plain_path);
+	if (gz_path[0])
+		unlink(gz_path);
+}
+
+TestSuite(body, .fini = fini, .timeout = 60);
+
+/* Inflate a gzip member with zlib; the bytes, malloc'd. */
+static unsigned char *gunzip(const void *in, size_t len, size_t *outlen)
+{
+	size_t cap = len * 4 + 64;
+	unsigned char *out = malloc(cap);
+	z_stream z = {};
+	int ret;
+
+	cr_assert_not_null(out);
+	cr_assert_eq(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
+	z.next_in = (unsigned char *)in;
+	z.avail_in = (uInt)len;
+	do {
+		if (z.total_out == cap) {
+			out = realloc(out, cap *= 2);
+			cr_assert_not_null(out);
+		}
+		z.next_out = out + z.total_out;
+		z.avail_out = (uInt)(cap - z.total_out);
+		ret = inflate(&z, Z_FINISH);
+	} while (ret == Z_BUF_ERROR && z.avail_out == 0);
+	cr_assert_eq(ret, Z_STREAM_END, "inflate: %d %s", ret, z.msg ? z.msg : "");
+	cr_assert_eq(z.avail_in, 0, "bytes after the gzip member");
+	*outlen = z.total_out;
+	inflateEnd(&z);
+	return out;
+}
+
+/*
+ * Write in through a body: in pieces of every size from 1 byte to 64 KiB and then the rest in
+ * one fwrite larger than stdio's buffer. The closed body's buffer; the caller releases it.
+ */
+static struct body_buf *write_body(const void *in, size_t len, bool gzip)
+{
+	const char *p = in;
+	struct body b;
+	size_t off = 0, piece = 1;
+	int err = body__open(&b, &pool, gzip);
+
+	cr_assert_eq(err, 0, "body__open: %s", strerror(-err));
+	while (off < len && piece <= 65536) {
+		size_t n = piece < len - off ? piece : len - off;
+
+		cr_assert_eq(fwrite(p + off, 1, n, b.f), n);
+		off += n;
+		piece *= 2;
+	}
+	if (off < len)
+		cr_assert_eq(fwrite(p + off, 1, len - off, b.f), len - off);
+	err = body__close(&b);
+	cr_assert_eq(err, 0, "body__close: %s", strerror(-err));
+	return b.buf;
+}
+
+static void expect_round_trip(const void *in, size_t len, bool gzip)
+{
+	struct body_buf *buf = write_body(in, len, gzip);
+	const unsigned char *out = body__data(buf);
+	size_t outlen = body__len(buf), backlen = 0;
+	unsigned char *back;
+
+	if (!gzip) {
+		cr_expect_eq(outlen, len, "plain: %zu bytes out of %zu in", outlen, len);
+		cr_expect(outlen == len && !memcmp(out, in, len), "plain: %zu bytes differ", len);
+		body__release(buf);
+		return;
+	}
+	cr_assert_geq(outlen, 18, "a gzip member has a 10-byte header and an 8-byte trailer");
+	cr_expect(!memcmp(out, "\x1f\x8b\x08", 3), "gzip magic and deflate");
+	back = gunzip(out, outlen, &backlen);
+	cr_expect_eq(backlen, len);
+	cr_expect(backlen == len && (len == 0 || !memcmp(back, in, len)),
+		  "gzip: round trip of %zu bytes", len);
+	free(back);
+	body__release(buf);
+}
+
+/* An exposition-like text of about size bytes: the same labels over and over. */
+static char *exposition_like(size_t size, size_t *len)
+{
+	char *text = malloc(size);
+	size_t n = 0;
+
+	cr_assert_not_null(text);
+	for (int i = 0; n + 200 < size; i++)
+		n += (size_t)snprintf(text + n, size - n,
+				      "container_cpu_usage_seconds_total{id=\"/kubepods/pod%d\","
+				      "pod_uid=\"\",cpu=\"total\"} %d.%09d\n",
+				      i % 977, i, i * 7919 % 1000000000);
+	*len = n;
+	return text;
+}
+
+static unsigned char *noise_new(size_t len)
+{
+	unsigned char *noise = malloc(len);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	cr_assert_not_null(noise);
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		noise[i] = (unsigned char)x;
+	}
+	return noise;
+}
+
+Test(body, plain_and_gzip_round_trip)
+{
+	size_t n;
+	char *text = exposition_like(3u << 20, &n);
+	unsigned char *noise = noise_new(1 << 20);
+
+	for (int gzip = 0; gzip < 2; gzip++) {
+		expect_round_trip("", 0, gzip);
+		expect_round_trip("a", 1, gzip);
+		expect_round_trip(text, n, gzip);
+		/* Incompressible: the gzip output outgrows its first chunks. */
+		expect_round_trip(noise, 1 << 20, gzip);
+	}
+	free(text);
+	free(noise);
+}
+
+Test(body, gzip_read_back_by_gzip_1)
+{
+	size_t n, gzlen;
+	char *text = exposition_like(3u << 20, &n), cmd[512], out[256];
+	struct body_buf *buf = write_body(text, n, true);
+	FILE *f;
+
+	gzlen = body__len(buf);
+	cr_expect_lt(gzlen, n / 5, "repetitive text shrinks: %zu of %zu bytes", gzlen, n);
+	snprintf(plain_path, sizeof(plain_path), "/tmp/tally-test-body-%d.txt", (int)getpid());
+	snprintf(gz_path, sizeof(gz_path), "%s.gz", plain_path);
+	f = fopen(plain_path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(text, 1, n, f), n);
+	cr_assert_eq(fclose(f), 0);
+	f = fopen(gz_path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(body__data(buf), 1, gzlen, f), gzlen);
+	cr_assert_eq(fclose(f), 0);
+	snprintf(cmd, sizeof(cmd), "gzip -tv %s 2>&1 && gzip -dc %s | cmp - %s 2>&1", gz_path,
+		 gz_path, plain_path);
+	cr_expect_eq(th_run(cmd, out, sizeof(out)), 0, "gzip(1) disagrees: %s", out);
+	body__release(buf);
+	free(text);
+}
+
+/*
+ * A buffer taken from the pool again, with its deflate state reset, gives the same bytes: gzip
+ * after gzip, plain after gzip, gzip after plain. Buffers are reused, not allocated anew.
+ */
+Test(body, pool_reuse_gives_the_same_bytes)
+{
+	size_t n;
+	char *text = exposition_like(200000, &n);
+	struct body_buf *first, *again;
+	const void *p;
+
+	first = write_body(text, n, true);
+	cr_assert_lt(body__len(first), BODY_KEEP_MAX);
+	body__release(first);
+	cr_assert_eq(pool.n, 1, "a small buffer is kept");
+	again = write_body(text, n, true);
+	cr_expect_eq(again, first, "the kept buffer is used again");
+	body__release(again);
+	for (int i = 0; i < 6; i++) {
+		bool gzip = i % 3 != 1;
+
+		expect_round_trip(text, n, gzip);
+		cr_expect_eq(pool.n, 1, "one body at a time: one buffer, used again (round %d)", i);
+	}
+	/* Two bodies at once: two buffers, both kept; a third at once is freed when released. */
+	first = write_body("x", 1, false);
+	again = write_body("y", 1, true);
+	p = write_body("z", 1, false);
+	cr_expect_eq(pool.n, 0);
+	body__release(first);
+	body__release(again);
+	body__release((struct body_buf *)p);
+	cr_expect_eq(pool.n, BODY_POOL_MAX, "the pool keeps %d", BODY_POOL_MAX);
+	free(text);
+}
+
+/* A body larger than BODY_KEEP_MAX goes back to the kernel, not to the pool. */
+Test(body, large_buffers_are_not_kept)
+{
+	size_t n;
+	char *text = exposition_like(3u << 20, &n);
+	struct body_buf *buf = write_body(text, n, false);
+
+	cr_assert_gt(body__len(buf), BODY_KEEP_MAX);
+	body__release(buf);
+	cr_expect_eq(pool.n, 0, "a %zu-byte buffer was kept", n);
+	free(text);
+}
