@@ -800,8 +800,9 @@ static int apply_pending(struct disk *d)
 		e = apply_names(d, t, t->ix, v + i, j - i);
 		if (e) {
 			t->rescan = true; /* the index may be partial: walk it again */
+			/* Anything else is this tree's own, mended by that walk. */
 			if (e == -ENOMEM)
-				err = err ?: e; /* anything else is this tree's, mended by that walk */
+				err = err ?: e;
 		}
 		/* While a walk runs, keep the names for its result. */
 		for (size_t k = i; k < j; k++) {
