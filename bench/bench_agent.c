@@ -213,9 +213,11 @@ static void agent_cleanup(bool owner)
 	if (g.log[0])
 		unlink(g.log);
 	g.log[0] = '\0';
-	/* The agent removes it at exit; not when it had to be killed. */
-	if (g.sock[0])
+	/* The agent removes it at exit; not when it had to be killed. Its lock file stays. */
+	if (g.sock[0]) {
 		unlink(g.sock);
+		unlink(bench__asprintf("%s.lock", g.sock));
+	}
 	g.sock[0] = '\0';
 }
 

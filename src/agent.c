@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -110,6 +112,7 @@ struct agent {
 	struct collector *c;
 	struct MHD_Daemon *http;
 	struct MHD_Daemon *local; /* the same API on the Unix socket, root only */
+	int sock_lock;		  /* flock'd PATH.lock of --socket, held for life; -1: none */
 	dev_t sock_dev;		  /* the socket file this agent made, removed at exit */
 	ino_t sock_ino;
 	int epfd, timerfd, sigfd;
@@ -157,7 +160,8 @@ static void agent__usage(FILE *f)
 	    "                           root's peers only; its directory is created 0700 if\n"
 	    "                           missing. A socket left by a killed agent is replaced;\n"
 	    "                           one a live agent answers on is not (exit 1). Removed at\n"
-	    "                           exit\n"
+	    "                           exit. PATH.lock, held while the agent runs, keeps a\n"
+	    "                           second agent from starting on the same socket\n"
 	    "  -p, --period DURATION    collect every DURATION: 1s (default), 500ms, 10s, ... (at\n"
 	    "                           least 10ms); 0 collects on demand: a request collects\n"
 	    "                           when the last collection is older than %llu ms, and\n"
@@ -841,6 +845,56 @@ static int unix__probe(const struct sockaddr_un *sun, pid_t *pid)
 	return err == -ECONNREFUSED ? 0 : err;
 }
 
+/* The socket's directory, created 0700 when missing. */
+static int socket__mkdir(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * One agent per socket: PATH.lock, flock'd for the agent's life (never removed: removing a lock
+ * file races with its next taker). Taken before the socket is probed, so that two agents
+ * started at once cannot both replace a stale socket. fd, or -EADDRINUSE with *live the pid the
+ * holder wrote in it, or -errno.
+ */
+static int socket__lock(const char *path, pid_t *live)
+{
+	char lock[PATH_MAX], pid[24];
+	ssize_t n;
+	int fd, err;
+
+	if ((size_t)snprintf(lock, sizeof(lock), "%s.lock", path) >= sizeof(lock))
+		return -ENAMETOOLONG;
+	err = socket__mkdir(path);
+	if (err)
+		return err;
+	fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		*live = (pid_t)atoi(pid);
+		close(fd);
+		return err;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("failed to write the pid in '%s': %s, ignoring", lock, strerror(errno));
+	return fd;
+}
+
 /*
  * The local API's socket: created 0600 (its directory 0700 if missing), a stale one replaced,
  * a live one left alone. fd or -errno, with *live the other agent's pid for -EADDRINUSE.
@@ -849,21 +903,15 @@ static int agent__listen_unix(struct agent *a, pid_t *live)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	const char *path = a->o->socket;
-	char dir[sizeof(sun.sun_path)];
 	struct stat st;
-	char *slash;
 	int fd, err;
 
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sun.sun_path, path, strlen(path) + 1);
-	memcpy(dir, path, strlen(path) + 1);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0700) && errno != EEXIST)
-			return -errno;
-	}
+	a->sock_lock = socket__lock(path, live);
+	if (a->sock_lock < 0)
+		return a->sock_lock;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -936,6 +984,8 @@ static void agent__free(struct agent *a)
 		MHD_stop_daemon(a->local);
 	body_pool__free(&a->bodies); /* after MHD: its responses gave their buffers back */
 	agent__unlink_socket(a);
+	if (a->sock_lock >= 0)
+		close(a->sock_lock); /* the next agent may take the socket now */
 	/* The layers' latest numbers, for the next agent to serve while it walks them again. */
 	if (a->c && a->ready && a->o->state_dir[0])
 		agent__checkpoint(a);
@@ -987,7 +1037,7 @@ static struct agent *agent__new(const struct agent_opts *o, const char *root, co
 		return NULL;
 	}
 	a->o = o;
-	a->epfd = a->timerfd = a->sigfd = -1;
+	a->epfd = a->timerfd = a->sigfd = a->sock_lock = -1;
 	snprintf(a->root, sizeof(a->root), "%s", root);
 	lfd = agent__listen(a);
 	if (lfd < 0) {

@@ -65,9 +65,17 @@ void agent_kill(struct agent *a)
 		a->pid = 0;
 	}
 	unlink(a->log);
-	/* An agent killed by SIGKILL leaves its socket; a clean exit has removed it. */
-	if (a->sock[0])
+	/*
+	 * An agent killed by SIGKILL leaves its socket; a clean exit has removed it. Its lock
+	 * file stays either way (see socket__lock): the socket's path is the test's.
+	 */
+	if (a->sock[0]) {
+		char lock[sizeof(a->sock) + 8];
+
 		unlink(a->sock);
+		snprintf(lock, sizeof(lock), "%s.lock", a->sock);
+		unlink(lock);
+	}
 	agent_forget(a);
 }
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -925,6 +926,62 @@ Test(agent, stale_socket_replaced_live_one_not_stolen)
 	cr_expect(lstat(sock, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 4,
 		  "the file was touched");
 	unlink(sock);
+	strcat(sock, ".lock");
+	unlink(sock);
+}
+
+/*
+ * One agent per socket, even when two start at once on a stale one: the socket's lock file,
+ * held here as an agent in the middle of its start would hold it, keeps a second agent from
+ * replacing the socket; once free, the next agent takes it and writes its pid in it.
+ */
+Test(agent, socket_lock_keeps_one_agent_per_socket)
+{
+	char sock[128], lock[136], cmd[512], out[8192], want[64], pid[32] = "";
+	struct stat st, st2;
+	struct agent a;
+	struct resp r;
+	int fd, rc;
+	ssize_t n;
+
+	snprintf(sock, sizeof(sock), "/dev/shm/tally-test-lock-%d.sock", (int)getpid());
+	snprintf(lock, sizeof(lock), "%s.lock", sock);
+	make_stale_socket(sock);
+	cr_assert_eq(lstat(sock, &st), 0);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0, "%s: %s", lock, strerror(errno));
+	cr_assert_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	cr_assert_eq(pwrite(fd, pid, (size_t)n, 0), n);
+
+	snprintf(cmd, sizeof(cmd),
+		 TALLY " agent --listen 127.0.0.1:0 --bpffs none --state-dir none --socket %s 2>&1",
+		 sock);
+	rc = th_run(cmd, out, sizeof(out));
+	snprintf(want, sizeof(want), "a tally agent (pid %d) is serving there", (int)getpid());
+	cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+	cr_expect(strstr(out, want) != NULL, "expected '%s' in: %s", want, out);
+	cr_assert_eq(lstat(sock, &st2), 0, "the stale socket was removed");
+	cr_expect_eq(st.st_ino, st2.st_ino, "the stale socket was replaced under a held lock");
+
+	close(fd); /* the starting agent went */
+	agent_start_at(&a, sock, "--period 200ms");
+	unix_get(sock, "/healthz", &r);
+	cr_expect_eq(r.status, 200, "the stale socket was not taken over: %s", r.raw);
+	resp_free(&r);
+	fd = open(lock, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s: %s", lock, strerror(errno));
+	n = pread(fd, pid, sizeof(pid) - 1, 0);
+	pid[n > 0 ? n : 0] = '\0';
+	cr_expect_eq(atoi(pid), (int)a.pid, "the lock names pid '%s', the agent is %d", pid,
+		     (int)a.pid);
+	cr_expect(flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK,
+		  "the serving agent does not hold its lock");
+	cr_expect_eq(agent_stop(&a, SIGTERM, 60000), 0);
+	cr_expect_eq(flock(fd, LOCK_EX | LOCK_NB), 0, "the lock outlived the agent: %s",
+		     strerror(errno));
+	close(fd);
+	agent_kill(&a); /* removes the socket's and the lock's files */
 }
 
 /* python3: the container with this id in a stats document and in /v1/containers, equal. */
