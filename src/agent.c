@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -557,34 +558,93 @@ static enum MHD_Result agent__healthz(struct agent *a, struct MHD_Connection *co
 	return respond_text(a, conn, MHD_HTTP_OK, "ok\n");
 }
 
-/* The exposition, compressed while it is written when the client accepts gzip. */
+/* One part of /metrics, written on a thread of its own: the document and its body. */
+struct metrics_part {
+	const struct prom_doc *doc;
+	struct body *b;
+	int part;
+	int err;
+};
+
+static void *metrics__write_part(void *arg)
+{
+	struct metrics_part *p = arg;
+
+	p->err = prom__doc_write(p->b->f, p->doc, p->part);
+	return NULL;
+}
+
+/*
+ * The exposition in two parts written at once, this thread the first and a short-lived one the
+ * second, each into a body of its own (compressed while written when the client accepts gzip:
+ * then the two are one gzip member), sent one after the other. On this 2-CPU VM, zlib alone
+ * takes 7-12 ms over the 3.9 MB of 1,000 containers; halves take half that each.
+ */
 static enum MHD_Result agent__metrics(struct agent *a, struct MHD_Connection *conn)
 {
 	bool gzip = prom__accepts_gzip(
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+	struct body b[PROM_PARTS] = {};
+	struct metrics_part p[PROM_PARTS] = {};
+	struct MHD_IoVec iov[PROM_PARTS];
+	struct MHD_Response *r;
+	struct prom_doc *doc;
+	pthread_t thread;
+	bool threaded = false;
 	uint64_t t0;
-	struct body b;
-	int err;
+	int err = 0;
 
 	if (!agent__serving(a))
 		return agent__unavailable(a, conn);
 	t0 = clock__monotonic_ns();
-	err = body__open(&b, &a->bodies, gzip);
-	if (!err) {
-		err = prom__write(b.f, a->c, &a->counters);
-		/* Closed either way; a write error is the first one. */
-		err = body__close(&b) ?: err;
-		if (err && b.buf)
-			body__release(b.buf);
+	doc = prom__doc_new(a->c, &a->counters);
+	if (!doc)
+		err = -ENOMEM;
+	for (int i = 0; !err && i < PROM_PARTS; i++) {
+		enum body_enc enc = i ? BODY_GZIP_TAIL : BODY_GZIP_HEAD;
+
+		err = body__open(&b[i], &a->bodies, gzip ? enc : BODY_PLAIN);
+		p[i] = (struct metrics_part){.doc = doc, .b = &b[i], .part = i};
 	}
+	if (!err) {
+		/* Without a thread (none to be had), the second part after the first. */
+		threaded = !pthread_create(&thread, NULL, metrics__write_part, &p[1]);
+		metrics__write_part(&p[0]);
+		if (threaded)
+			pthread_join(thread, NULL);
+		else
+			metrics__write_part(&p[1]);
+	}
+	prom__doc_free(doc);
+	for (int i = 0; i < PROM_PARTS; i++) {
+		if (!b[i].f)
+			continue;
+		/* Closed either way; the first error is the one told. */
+		err = err ?: p[i].err;
+		err = body__close(&b[i]) ?: err;
+	}
+	if (!err && gzip)
+		err = body__gzip_seal(b[0].buf, b[1].buf);
+	else if (!err)
+		body__chain(b[0].buf, b[1].buf);
 	if (err) {
+		for (int i = 0; i < PROM_PARTS; i++)
+			body__release(b[i].buf);
 		log_err("failed to write metrics: %s", strerror(-err));
 		return respond_text(a, conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				    "failed to write metrics\n");
 	}
 	a->counters.scrapes++;
 	a->counters.scrape_ns_sum += clock__monotonic_ns() - t0;
-	return respond(a, conn, MHD_HTTP_OK, PROM_CONTENT_TYPE, b.buf, gzip ? "gzip" : NULL);
+	for (int i = 0; i < PROM_PARTS; i++)
+		iov[i] = (struct MHD_IoVec){body__data(b[i].buf), body__len(b[i].buf)};
+	/* The chain: releasing the first buffer releases both. */
+	r = MHD_create_response_from_iovec(iov, PROM_PARTS, respond__release, b[0].buf);
+	if (!r) {
+		body__release(b[0].buf);
+		return MHD_NO;
+	}
+	return respond__queue(a, conn, MHD_HTTP_OK, PROM_CONTENT_TYPE, r, gzip ? "gzip" : NULL);
 }
 
 /* /v1/containers, /v1/containers/ID (id NULL: all) and /v1/pods. */

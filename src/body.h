@@ -32,11 +32,24 @@ struct body {
 	struct body_buf *buf;
 };
 
+enum body_enc {
+	BODY_PLAIN,
+	BODY_GZIP, /* one gzip member (RFC 1952) */
+	/*
+	 * A gzip member written in two bodies at once (by two threads): the head has the
+	 * member's header and deflate blocks ending on a byte boundary (a sync flush), the tail
+	 * the last blocks; body__gzip_seal adds the trailer. Sent one after the other, they are
+	 * one member.
+	 */
+	BODY_GZIP_HEAD,
+	BODY_GZIP_TAIL,
+};
+
 /*
- * Start a body with a buffer from pool (or a new one; pool may be NULL). gzip: what is written
- * is compressed into one gzip member (RFC 1952). 0, or -ENOMEM (nothing to close then).
+ * Start a body with a buffer from pool (or a new one; pool may be NULL), written as enc says.
+ * 0, or -ENOMEM (nothing to close then).
  */
-int body__open(struct body *b, struct body_pool *pool, bool gzip);
+int body__open(struct body *b, struct body_pool *pool, enum body_enc enc);
 
 /*
  * Finish the body: 0 with body__data and body__len valid until the buffer is released, or
@@ -47,7 +60,17 @@ int body__close(struct body *b);
 const void *body__data(const struct body_buf *buf);
 size_t body__len(const struct body_buf *buf);
 
-/* Give a closed body's buffer back: kept in its pool for the next body, or freed. */
+/*
+ * Close a gzip member written as a closed BODY_GZIP_HEAD and BODY_GZIP_TAIL: the trailer (the
+ * CRC and length of both parts' input) goes at the end of tail, and head takes tail along
+ * (body__release of head releases both). 0 or -ENOMEM.
+ */
+int body__gzip_seal(struct body_buf *head, struct body_buf *tail);
+
+/* Sent one after the other: body__release of first releases second as well. */
+void body__chain(struct body_buf *first, struct body_buf *second);
+
+/* Give a closed body's buffer back (and those chained to it): kept for the next body, or freed. */
 void body__release(struct body_buf *buf);
 
 /* Free the buffers a pool keeps (none may be in use by a body). */

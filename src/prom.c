@@ -413,9 +413,13 @@ static const char *const proto_names[NET_IF_PROTOS] = {
     [NET_IF_OTHER] = "other",
 };
 
-static void write_cgroups(struct pw *w, const struct row *r, size_t n)
+/*
+ * The per-cgroup families cg_metrics[from, to); the interfaces' families too when to is the
+ * end.
+ */
+static void write_cgroups(struct pw *w, const struct row *r, size_t n, size_t from, size_t to)
 {
-	for (size_t m = 0; m < sizeof(cg_metrics) / sizeof(cg_metrics[0]); m++) {
+	for (size_t m = from; m < to; m++) {
 		const struct cg_metric *cm = &cg_metrics[m];
 
 		pw_family(w, cm->name, cm->type, cm->help);
@@ -436,6 +440,8 @@ static void write_cgroups(struct pw *w, const struct row *r, size_t n)
 				pw_u64(w, v);
 		}
 	}
+	if (to < sizeof(cg_metrics) / sizeof(cg_metrics[0]))
+		return;
 	for (size_t m = 0; m < sizeof(if_metrics) / sizeof(if_metrics[0]); m++) {
 		pw_family(w, if_metrics[m].name, "counter", if_metrics[m].help);
 		for (size_t i = 0; i < n; i++) {
@@ -678,32 +684,82 @@ static void write_agent(struct pw *w, const struct prom_agent *a)
 	pw_u64(w, a->requests_rejected);
 }
 
-int prom__write(FILE *out, struct collector *c, const struct prom_agent *agent)
+/*
+ * The parts of a document: the first per-cgroup families, then the rest. At 1,000 containers
+ * part 0 holds the CPU, context switch and two socket families (about 1.6 MB) and part 1 the
+ * others and tally's own (about 2.3 MB): the agent writes part 0 on the thread that also took
+ * the document and sends the answer.
+ */
+#define PROM_SPLIT 4
+
+struct prom_doc {
+	struct collector *c;
+	const struct prom_agent *agent;
+	struct row *rows;
+	size_t n;
+	char *labels;
+};
+
+struct prom_doc *prom__doc_new(struct collector *c, const struct prom_agent *agent)
+{
+	struct prom_doc *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->c = c;
+	d->agent = agent;
+	if (rows_new(c, &d->rows, &d->n, &d->labels)) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void prom__doc_free(struct prom_doc *d)
+{
+	if (!d)
+		return;
+	free(d->rows);
+	free(d->labels);
+	free(d);
+}
+
+int prom__doc_write(FILE *out, const struct prom_doc *d, int part)
 {
 	struct pw w = {.f = out};
-	struct disk *d = collector__disk(c);
-	struct row *rows = NULL;
-	char *labels = NULL;
-	size_t n = 0;
-	int err;
+	struct disk *disk = collector__disk(d->c);
 
-	err = rows_new(c, &rows, &n, &labels);
-	if (err)
-		return err;
 	/* One lock for the whole text: stdio would take it again for every byte and line. */
 	flockfile(out);
-	write_cgroups(&w, rows, n);
-	write_bpf(&w, c);
-	if (d)
-		write_disk(&w, d);
-	if (agent)
-		write_agent(&w, agent);
+	if (part == 0) {
+		write_cgroups(&w, d->rows, d->n, 0, PROM_SPLIT);
+	} else {
+		write_cgroups(&w, d->rows, d->n, PROM_SPLIT,
+			      sizeof(cg_metrics) / sizeof(cg_metrics[0]));
+		write_bpf(&w, d->c);
+		if (disk)
+			write_disk(&w, disk);
+		if (d->agent)
+			write_agent(&w, d->agent);
+	}
 	funlockfile(out);
-	free(rows);
-	free(labels);
 	if (fflush(out) || ferror(out))
 		return errno ? -errno : -EIO;
 	return 0;
+}
+
+int prom__write(FILE *out, struct collector *c, const struct prom_agent *agent)
+{
+	struct prom_doc *d = prom__doc_new(c, agent);
+	int err;
+
+	if (!d)
+		return -ENOMEM;
+	err = prom__doc_write(out, d, 0);
+	if (!err)
+		err = prom__doc_write(out, d, 1);
+	prom__doc_free(d);
+	return err;
 }
 
 /*

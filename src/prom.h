@@ -37,6 +37,20 @@ struct prom_agent {
 int prom__write(FILE *out, struct collector *c, const struct prom_agent *agent);
 
 /*
+ * The same text in PROM_PARTS parts, which two threads may write at once: a document takes the
+ * containers' usage of c's latest generation once (NULL when out of memory), and part k of it
+ * written after part k-1 is what prom__write writes. Families are never split between parts.
+ * The caller keeps collector__collect from running until the document is freed.
+ */
+#define PROM_PARTS 2
+
+struct prom_doc;
+
+struct prom_doc *prom__doc_new(struct collector *c, const struct prom_agent *agent);
+int prom__doc_write(FILE *out, const struct prom_doc *d, int part);
+void prom__doc_free(struct prom_doc *d);
+
+/*
  * Whether an Accept-Encoding header value (RFC 9110, section 12.5.3) accepts gzip: "gzip" or
  * "x-gzip" listed with a q above 0, or else "*" listed with a q above 0. NULL (no header) and
  * "" say no: the answer is then sent as it is.

@@ -62,12 +62,12 @@ static unsigned char *gunzip(const void *in, size_t len, size_t *outlen)
  * Write in through a body: in pieces of every size from 1 byte to 64 KiB and then the rest in
  * one fwrite larger than stdio's buffer. The closed body's buffer; the caller releases it.
  */
-static struct body_buf *write_body(const void *in, size_t len, bool gzip)
+static struct body_buf *write_enc(const void *in, size_t len, enum body_enc enc)
 {
 	const char *p = in;
 	struct body b;
 	size_t off = 0, piece = 1;
-	int err = body__open(&b, &pool, gzip);
+	int err = body__open(&b, &pool, enc);
 
 	cr_assert_eq(err, 0, "body__open: %s", strerror(-err));
 	while (off < len && piece <= 65536) {
@@ -82,6 +82,24 @@ static struct body_buf *write_body(const void *in, size_t len, bool gzip)
 	err = body__close(&b);
 	cr_assert_eq(err, 0, "body__close: %s", strerror(-err));
 	return b.buf;
+}
+
+static struct body_buf *write_body(const void *in, size_t len, bool gzip)
+{
+	return write_enc(in, len, gzip ? BODY_GZIP : BODY_PLAIN);
+}
+
+/* head's and tail's bytes one after the other, malloc'd. */
+static unsigned char *joined(const struct body_buf *head, const struct body_buf *tail, size_t *len)
+{
+	size_t h = body__len(head), t = body__len(tail);
+	unsigned char *out = malloc(h + t + 1);
+
+	cr_assert_not_null(out);
+	memcpy(out, body__data(head), h);
+	memcpy(out + h, body__data(tail), t);
+	*len = h + t;
+	return out;
 }
 
 static void expect_round_trip(const void *in, size_t len, bool gzip)
@@ -153,28 +171,38 @@ Test(body, plain_and_gzip_round_trip)
 	free(noise);
 }
 
-Test(body, gzip_read_back_by_gzip_1)
+static void write_file(const char *path, const void *data, size_t len)
 {
-	size_t n, gzlen;
-	char *text = exposition_like(3u << 20, &n), cmd[512], out[256];
-	struct body_buf *buf = write_body(text, n, true);
-	FILE *f;
+	FILE *f = fopen(path, "w");
 
-	gzlen = body__len(buf);
-	cr_expect_lt(gzlen, n / 5, "repetitive text shrinks: %zu of %zu bytes", gzlen, n);
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fwrite(data, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+}
+
+/* gzip(1), the independent decoder, must find gz a valid member holding exactly text. */
+static void expect_gzip_1_agrees(const void *text, size_t n, const void *gz, size_t gzlen)
+{
+	char cmd[512], out[256];
+
 	snprintf(plain_path, sizeof(plain_path), "/tmp/tally-test-body-%d.txt", (int)getpid());
 	snprintf(gz_path, sizeof(gz_path), "%s.gz", plain_path);
-	f = fopen(plain_path, "w");
-	cr_assert_not_null(f);
-	cr_assert_eq(fwrite(text, 1, n, f), n);
-	cr_assert_eq(fclose(f), 0);
-	f = fopen(gz_path, "w");
-	cr_assert_not_null(f);
-	cr_assert_eq(fwrite(body__data(buf), 1, gzlen, f), gzlen);
-	cr_assert_eq(fclose(f), 0);
+	write_file(plain_path, text, n);
+	write_file(gz_path, gz, gzlen);
 	snprintf(cmd, sizeof(cmd), "gzip -tv %s 2>&1 && gzip -dc %s | cmp - %s 2>&1", gz_path,
 		 gz_path, plain_path);
 	cr_expect_eq(th_run(cmd, out, sizeof(out)), 0, "gzip(1) disagrees: %s", out);
+}
+
+Test(body, gzip_read_back_by_gzip_1)
+{
+	size_t n, gzlen;
+	char *text = exposition_like(3u << 20, &n);
+	struct body_buf *buf = write_body(text, n, true);
+
+	gzlen = body__len(buf);
+	cr_expect_lt(gzlen, n / 5, "repetitive text shrinks: %zu of %zu bytes", gzlen, n);
+	expect_gzip_1_agrees(text, n, body__data(buf), gzlen);
 	body__release(buf);
 	free(text);
 }
@@ -225,5 +253,37 @@ Test(body, large_buffers_are_not_kept)
 	cr_assert_gt(body__len(buf), BODY_KEEP_MAX);
 	body__release(buf);
 	cr_expect_eq(pool.n, 0, "a %zu-byte buffer was kept", n);
+	free(text);
+}
+
+/*
+ * One gzip member written as two bodies (the agent's two threads): split anywhere, including
+ * an empty part, the bytes one after the other decode to the whole text, with zlib and gzip(1).
+ */
+Test(body, gzip_in_two_parts_is_one_member)
+{
+	size_t n, cuts[] = {0, 1, 4096, 0, 0}, gzlen, backlen;
+	char *text = exposition_like(2u << 20, &n);
+	unsigned char *gz, *back;
+
+	cuts[3] = n / 2;
+	cuts[4] = n;
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		struct body_buf *head = write_enc(text, cuts[i], BODY_GZIP_HEAD);
+		struct body_buf *tail = write_enc(text + cuts[i], n - cuts[i], BODY_GZIP_TAIL);
+
+		cr_assert_eq(body__gzip_seal(head, tail), 0);
+		gz = joined(head, tail, &gzlen);
+		back = gunzip(gz, gzlen, &backlen);
+		cr_expect(backlen == n && !memcmp(back, text, n),
+			  "cut at %zu: %zu bytes back of %zu", cuts[i], backlen, n);
+		free(back);
+		if (i == 3)
+			expect_gzip_1_agrees(text, n, gz, gzlen);
+		free(gz);
+		body__release(head); /* and tail, chained by the seal */
+		cr_expect_eq(pool.n, BODY_POOL_MAX, "both parts back in the pool (cut %zu)",
+			     cuts[i]);
+	}
 	free(text);
 }
