@@ -23,6 +23,7 @@ int bpfmap_reader__init(struct bpfmap_reader *r, int fd, int nr_cpus, uint32_t n
 	r->fd = fd;
 	r->nr_cpus = nr_cpus;
 	r->nr_counters = nr_counters;
+	r->max_entries = max_entries;
 	r->chunk = max_entries < BPFMAP_CHUNK ? max_entries : BPFMAP_CHUNK;
 	r->batch = batch;
 	r->keys = calloc(r->chunk, sizeof(*r->keys));
@@ -98,26 +99,48 @@ static int read_batch(struct bpfmap_reader *r, bpfmap_add_fn add, void *ctx)
 	}
 }
 
-/* Fallback for kernels without batch ops (5.6, commit cb4d03ab499d): one key at a time. */
+/*
+ * Fallback for kernels without batch ops (5.6, commit cb4d03ab499d): one key at a time. The
+ * keys first, then their values: get_next_key of a key deleted meanwhile starts again from the
+ * first key, so a walk that looked up values as it went summed the entries before it twice.
+ * Keys seen again are dropped; a map that keeps changing is walked a bounded number of steps.
+ */
 static int read_one_by_one(struct bpfmap_reader *r, bpfmap_add_fn add, void *ctx)
 {
-	uint64_t key, next;
+	uint64_t key, next, *keys = NULL;
+	size_t n = 0, cap = 0, steps = 2 * (size_t)r->max_entries + 16;
 	bool first = true;
-	int err;
+	int err = 0;
 
-	while (!bpf_map_get_next_key(r->fd, first ? NULL : &key, &next)) {
+	while (steps-- && !bpf_map_get_next_key(r->fd, first ? NULL : &key, &next)) {
 		first = false;
 		key = next;
-		err = bpf_map_lookup_elem(r->fd, &key, r->vals);
-		if (err == -ENOENT)
-			continue; /* removed between the two calls */
-		if (err)
-			return err;
-		err = reader__add(r, key, r->vals, add, ctx);
-		if (err)
-			return err;
+		if (n == cap) {
+			uint64_t *k = realloc(keys, (cap = cap ? cap * 2 : 256) * sizeof(*k));
+
+			if (!k) {
+				free(keys);
+				return -ENOMEM;
+			}
+			keys = k;
+		}
+		keys[n++] = key;
 	}
-	return 0;
+	if (n)
+		qsort(keys, n, sizeof(*keys), bpfmap__key_cmp);
+	for (size_t i = 0; i < n && !err; i++) {
+		if (i && keys[i] == keys[i - 1])
+			continue;
+		err = bpf_map_lookup_elem(r->fd, &keys[i], r->vals);
+		if (err == -ENOENT) {
+			err = 0; /* removed since */
+			continue;
+		}
+		if (!err)
+			err = reader__add(r, keys[i], r->vals, add, ctx);
+	}
+	free(keys);
+	return err;
 }
 
 int bpfmap_reader__read(struct bpfmap_reader *r, bpfmap_add_fn add, void *ctx)

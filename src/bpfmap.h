@@ -15,6 +15,7 @@ struct bpfmap_reader {
 	int fd;
 	int nr_cpus;
 	uint32_t nr_counters; /* u64 counters in one CPU's value */
+	uint32_t max_entries; /* the map's */
 	uint32_t chunk;	      /* keys per batch lookup */
 	bool batch;	      /* batch lookups in use; cleared when the kernel refuses them */
 	/* buffers, reused between reads */
@@ -37,7 +38,7 @@ int bpfmap_reader__init(struct bpfmap_reader *r, int fd, int nr_cpus, uint32_t n
 			uint32_t max_entries, bool batch);
 /* Frees the buffers; fine on a zeroed reader. */
 void bpfmap_reader__fini(struct bpfmap_reader *r);
-/* Every key, in the map's order, through add(ctx, key, sum). 0 or -errno. */
+/* Every key once (in no particular order), through add(ctx, key, sum). 0 or -errno. */
 int bpfmap_reader__read(struct bpfmap_reader *r, bpfmap_add_fn add, void *ctx);
 
 /*
