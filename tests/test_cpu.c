@@ -71,12 +71,22 @@ static void expect_matches_kernel(struct collector *c, const char *abs)
 	 * loaded machine puts far apart; the kernel can lag a tick behind for a running task:
 	 * allow the tolerance both ways.
 	 */
-	cr_expect(u.cpu_ns + TOL_NS >= lo &&
-		      (th_close(u.cpu_ns, before, TOL_REL, TOL_NS) ||
-		       th_close(u.cpu_ns, after, TOL_REL, TOL_NS) ||
-		       (u.cpu_ns >= before && u.cpu_ns <= after + TOL_NS + exit_tail_allowance_ns)),
-		  "%s: tally %.6f s, kernel cpu.stat %.6f..%.6f s", abs, u.cpu_ns / 1e9,
-		  before / 1e9, after / 1e9);
+	{
+		const struct cpu_sample *s = collector__cpu_sample(c);
+		const struct cpu_entry *e = cpu_sample__find(s, id);
+
+		/* Its own entry and the read's bound say which part went missing, if any. */
+		cr_expect(u.cpu_ns + TOL_NS >= lo &&
+			      (th_close(u.cpu_ns, before, TOL_REL, TOL_NS) ||
+			       th_close(u.cpu_ns, after, TOL_REL, TOL_NS) ||
+			       (u.cpu_ns >= before &&
+				u.cpu_ns <= after + TOL_NS + exit_tail_allowance_ns)),
+			  "%s: tally %.6f s, kernel cpu.stat %.6f..%.6f s (own entry %.6f s of "
+			  "which %.6f s in flight; lower bound: %d)",
+			  abs, u.cpu_ns / 1e9, before / 1e9, after / 1e9,
+			  e ? e->time_ns / 1e9 : -1.0, e ? e->inflight_ns / 1e9 : -1.0,
+			  s->lower_bound);
+	}
 	cr_expect_gt(u.cpu_ns, 0, "%s: no CPU time counted", abs);
 }
 
