@@ -276,6 +276,36 @@ static __always_inline __u64 task_cgid_probed(struct task_struct *t)
 	return cg ? BPF_CORE_READ(cg, kn, id) : 0;
 }
 
+/*
+ * An exiting task leaves its cgroup before its last switch: cgroup_exit() moves it out (seen
+ * on 6.18: its css_set's cgroup is the root at that switch), while cpu.stat charged its cgroup
+ * at each update of its runtime until then. Charge what it ran since its switch-in here, where
+ * it is still in its cgroup (after exit_mm(), the long part of an exit, before cgroup_exit()):
+ * its last switch then charges only the rest, to the root, as cpu.stat does. Without this a
+ * killed busy task's last stretch (up to hundreds of ms) went to the root. Function hooks
+ * (fentry on cgroup_exit) are locked down on some kernels, this one included.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_process_exit, struct task_struct *tsk)
+{
+	struct cpu_running *run;
+	__u32 zero = 0;
+	__u64 sum, cgid;
+
+	run = bpf_map_lookup_elem(&cpu_running, &zero);
+	if (!run || !run->since_ns || run->task != (__u64)tsk || rollup_levels)
+		return 0;
+	sum = tsk->se.sum_exec_runtime;
+	cgid = task_cgid(tsk);
+	if (!cgid || sum <= run->since_runtime_ns)
+		return 0;
+	counter_add(cgid, sum - run->since_runtime_ns, 0);
+	/* Charged up to here; in flight no more (the rest is the root's, and short). */
+	run->since_runtime_ns = sum;
+	run->cgid = 0;
+	return 0;
+}
+
 /* Fallback for kernels without BTF-typed tracepoints (tp_btf needs 5.5, commit ac4414b5ca47). */
 SEC("raw_tp/sched_switch")
 int BPF_PROG(handle_sched_switch_raw, bool preempt, struct task_struct *prev,

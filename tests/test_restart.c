@@ -295,10 +295,10 @@ Test(restart, new_layout_replaces_the_pinned_programs)
 	agent_kill(&a);
 	n_old = pinned_prog_ids(pins, old, 32);
 	/*
-	 * sched_switch, cgroup_rmdir (x2), cgroup_mkdir, cgroup_rename, cgroup_skb (x2), the pod
-	 * veth's tcx (x2), others'
+	 * sched_switch, sched_process_exit, cgroup_rmdir (x2), cgroup_mkdir, cgroup_rename,
+	 * cgroup_skb (x2), the pod veth's tcx (x2), others'
 	 */
-	cr_assert_geq(n_old, 9, "pinned links: %d", n_old);
+	cr_assert_geq(n_old, 10, "pinned links: %d", n_old);
 
 	/* Another map size is another layout: what a new build with other maps looks like. */
 	agent_pinned(&b, "--max-cgroups 20000");
@@ -312,8 +312,9 @@ Test(restart, new_layout_replaces_the_pinned_programs)
 	n_now = pinned_ids(pins, "*/link-*", now, 32);
 	cr_expect_eq(n_now, pinned_ids(pins, "*/link-*", old, 32), "pinned links now: %d",
 		     n_now);
-	cr_expect_eq(n_now, 7,
-		     "sched_switch, cgroup_rmdir (x2), cgroup_mkdir, cgroup_rename, cgroup_skb (x2): %d",
+	cr_expect_eq(n_now, 8,
+		     "sched_switch, sched_process_exit, cgroup_rmdir (x2), cgroup_mkdir, "
+		     "cgroup_rename, cgroup_skb (x2): %d",
 		     n_now);
 	/*
 	 * The veth's tcx links were moved to the new programs (the old ones are gone, above);
