@@ -115,6 +115,24 @@ static uint64_t flat_u64(const struct flat *f, const char *key)
 }
 
 /* tc's packets of one protocol on the pod's interface, both ways; 0 before tc is attached. */
+/*
+ * The pod's sockets in one direction ("tx" or "rx") against the host veth's other direction:
+ * the same packets, and their L3 bytes plus an Ethernet header each.
+ */
+static void expect_sockets_on_link(const struct flat *f, const char *dir, uint64_t packets,
+				   uint64_t bytes)
+{
+	char kb[64], kp[64];
+
+	snprintf(kb, sizeof(kb), "network.sockets.%s_bytes", dir);
+	snprintf(kp, sizeof(kp), "network.sockets.%s_packets", dir);
+	cr_expect_eq(flat_u64(f, kp), packets, "pod %s %s packets, host veth %llu", dir,
+		     flat_get(f, kp), (unsigned long long)packets);
+	cr_expect_eq(flat_u64(f, kb) + ETH_HLEN * flat_u64(f, kp), bytes,
+		     "pod %s %s bytes %s packets, host veth %llu bytes", dir, flat_get(f, kb),
+		     flat_get(f, kp), (unsigned long long)bytes);
+}
+
 static uint64_t proto_packets(const struct flat *f, const char *proto)
 {
 	uint64_t n = 0;
@@ -614,18 +632,8 @@ Test(containerd, three_containers_against_the_kernel)
 	 * The pod's socket is the only thing on the veth: every segment it sent is one the host
 	 * end received (L3 bytes + an Ethernet header each), and the other way round.
 	 */
-	cr_expect_eq(flat_u64(&f, "network.sockets.tx_packets"), d.rx_packets);
-	cr_expect_eq(flat_u64(&f, "network.sockets.tx_bytes") +
-			 ETH_HLEN * flat_u64(&f, "network.sockets.tx_packets"),
-		     d.rx_bytes, "pod tx %s bytes %s packets, host veth rx %llu bytes",
-		     flat_get(&f, "network.sockets.tx_bytes"),
-		     flat_get(&f, "network.sockets.tx_packets"), (unsigned long long)d.rx_bytes);
-	cr_expect_eq(flat_u64(&f, "network.sockets.rx_packets"), d.tx_packets);
-	cr_expect_eq(flat_u64(&f, "network.sockets.rx_bytes") +
-			 ETH_HLEN * flat_u64(&f, "network.sockets.rx_packets"),
-		     d.tx_bytes, "pod rx %s bytes %s packets, host veth tx %llu bytes",
-		     flat_get(&f, "network.sockets.rx_bytes"),
-		     flat_get(&f, "network.sockets.rx_packets"), (unsigned long long)d.tx_bytes);
+	expect_sockets_on_link(&f, "tx", d.rx_packets, d.rx_bytes);
+	expect_sockets_on_link(&f, "rx", d.tx_packets, d.tx_bytes);
 	cr_expect_geq(flat_u64(&f, "network.sockets.tx_bytes"), UP);
 	cr_expect_geq(flat_u64(&f, "network.sockets.rx_bytes"), DOWN);
 	/*
