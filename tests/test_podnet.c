@@ -48,16 +48,15 @@ static void fini(void)
 
 TestSuite(podnet, .init = init, .fini = fini, .timeout = 60);
 
-/* Open fds of this process that refer to the network namespace of inode ino. */
-static int fds_on_netns(uint64_t ino)
+/* Open fds of this process whose /proc/self/fd link is one match(fd, target, ctx) takes. */
+static int count_fds(bool (*match)(int fd, const char *target, void *ctx), void *ctx)
 {
-	char want[64], path[300], got[64];
+	char path[300], got[64];
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
 	int n = 0;
 
 	cr_assert_not_null(d);
-	snprintf(want, sizeof(want), "net:[%llu]", (unsigned long long)ino);
 	while ((e = readdir(d))) {
 		ssize_t len;
 
@@ -66,10 +65,24 @@ static int fds_on_netns(uint64_t ino)
 		if (len <= 0)
 			continue;
 		got[len] = '\0';
-		n += !strcmp(got, want);
+		n += match(atoi(e->d_name), got, ctx);
 	}
 	closedir(d);
 	return n;
+}
+
+static bool is_netns(int fd, const char *target, void *ctx)
+{
+	return !strcmp(target, ctx);
+}
+
+/* Open fds of this process that refer to the network namespace of inode ino. */
+static int fds_on_netns(uint64_t ino)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "net:[%llu]", (unsigned long long)ino);
+	return count_fds(is_netns, want);
 }
 
 /* The pod row of the latest generation for cgroup abs. */
@@ -281,32 +294,21 @@ Test(podnet, background_attach_never_holds_the_tick)
 	net__free(net); /* joins the worker, then detaches */
 }
 
-/* Open fds of this process on tcx links (BPF_LINK_TYPE_TCX, 11: newer than these headers). */
+/* A tcx link (BPF_LINK_TYPE_TCX, 11: newer than these headers). */
+static bool is_tcx_link(int fd, const char *target, void *ctx)
+{
+	struct bpf_link_info info = {};
+	uint32_t len = sizeof(info);
+
+	if (strcmp(target, "anon_inode:bpf_link"))
+		return false;
+	return !bpf_obj_get_info_by_fd(fd, &info, &len) && info.type == 11;
+}
+
+/* Open fds of this process on tcx links. */
 static int tcx_link_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d))) {
-		struct bpf_link_info info = {};
-		uint32_t len = sizeof(info);
-		char path[300], got[64];
-		ssize_t r;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		r = readlink(path, got, sizeof(got) - 1);
-		if (r <= 0)
-			continue;
-		got[r] = '\0';
-		if (strcmp(got, "anon_inode:bpf_link"))
-			continue;
-		if (!bpf_obj_get_info_by_fd(atoi(e->d_name), &info, &len) && info.type == 11)
-			n++;
-	}
-	closedir(d);
-	return n;
+	return count_fds(is_tcx_link, NULL);
 }
 
 /* Whether a pin tcx-<ifindex>-<in|eg> is in any net-* directory under pins. */
