@@ -133,6 +133,28 @@ static void expect_sockets_on_link(const struct flat *f, const char *dir, uint64
 		     flat_get(f, kp), (unsigned long long)bytes);
 }
 
+/*
+ * tc's TCP count on the pod interface in one direction against the host veth's other one: at
+ * most as many skbs as link packets (GSO), and every segment beyond an skb's first adds hdr
+ * bytes of headers on the link.
+ */
+static void expect_tc_on_link(const struct flat *f, const char *dir, uint64_t packets,
+			      uint64_t bytes, uint64_t hdr)
+{
+	char kb[96], kp[96];
+	uint64_t p, b;
+
+	snprintf(kb, sizeof(kb), "network.default_interface.protocols.tcp.%s_bytes", dir);
+	snprintf(kp, sizeof(kp), "network.default_interface.protocols.tcp.%s_packets", dir);
+	p = flat_u64(f, kp);
+	b = flat_u64(f, kb);
+	cr_expect(p > 0 && p <= packets, "tc %s %llu skbs, link %llu", dir, (unsigned long long)p,
+		  (unsigned long long)packets);
+	cr_expect_eq(b + (packets - p) * hdr, bytes,
+		     "tc %s %llu bytes in %llu skbs, link %llu in %llu", dir, (unsigned long long)b,
+		     (unsigned long long)p, (unsigned long long)bytes, (unsigned long long)packets);
+}
+
 static uint64_t proto_packets(const struct flat *f, const char *proto)
 {
 	uint64_t n = 0;
@@ -642,25 +664,8 @@ Test(containerd, three_containers_against_the_kernel)
 	 * an skb adds its own Ethernet, IPv4 and TCP headers (with timestamps) on the link.
 	 */
 	hdr = ETH_HLEN + 20 + 20 + (tcp_timestamps(n.netns) ? 12 : 0);
-	{
-		uint64_t tp = flat_u64(&f, "network.default_interface.protocols.tcp.tx_packets"),
-			 tb = flat_u64(&f, "network.default_interface.protocols.tcp.tx_bytes"),
-			 rp = flat_u64(&f, "network.default_interface.protocols.tcp.rx_packets"),
-			 rb = flat_u64(&f, "network.default_interface.protocols.tcp.rx_bytes");
-
-		cr_expect(tp > 0 && tp <= d.rx_packets, "tc tx %llu skbs, link %llu",
-			  (unsigned long long)tp, (unsigned long long)d.rx_packets);
-		cr_expect_eq(tb + (d.rx_packets - tp) * hdr, d.rx_bytes,
-			     "tc tx %llu bytes in %llu skbs, link %llu in %llu",
-			     (unsigned long long)tb, (unsigned long long)tp,
-			     (unsigned long long)d.rx_bytes, (unsigned long long)d.rx_packets);
-		cr_expect(rp > 0 && rp <= d.tx_packets, "tc rx %llu skbs, link %llu",
-			  (unsigned long long)rp, (unsigned long long)d.tx_packets);
-		cr_expect_eq(rb + (d.tx_packets - rp) * hdr, d.tx_bytes,
-			     "tc rx %llu bytes in %llu skbs, link %llu in %llu",
-			     (unsigned long long)rb, (unsigned long long)rp,
-			     (unsigned long long)d.tx_bytes, (unsigned long long)d.tx_packets);
-	}
+	expect_tc_on_link(&f, "tx", d.rx_packets, d.rx_bytes, hdr);
+	expect_tc_on_link(&f, "rx", d.tx_packets, d.tx_bytes, hdr);
 	for (int i = 0; i < 3; i++) {
 		const char *k = dh_path("network.default_interface.protocols.%s.", quiet[i]);
 
