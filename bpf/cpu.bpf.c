@@ -150,6 +150,26 @@ static __always_inline __u64 stint_ns(__u64 task)
 }
 
 /*
+ * The task seen switched in here last is not cur, the task on the CPU now: it was switched out
+ * unseen (see on_switch), and its stint here went uncounted. While it has not been picked again
+ * since (prev_sum_exec_runtime still what it was at that switch-in), its runtime since then is
+ * exactly that stint. start_time guards against its memory holding another task now.
+ */
+static __always_inline void charge_unseen_out(const struct cpu_running *run, __u64 cur)
+{
+	struct task_struct *t = (void *)run->task;
+	__u64 sum;
+
+	if (!run->since_ns || !run->task || !run->cgid || run->task == cur)
+		return;
+	sum = BPF_CORE_READ(t, se.sum_exec_runtime);
+	if (BPF_CORE_READ(t, start_time) == run->task_start_ns &&
+	    BPF_CORE_READ(t, se.prev_sum_exec_runtime) == run->since_runtime_ns &&
+	    sum > run->since_runtime_ns)
+		counter_add(run->cgid, sum - run->since_runtime_ns, 0);
+}
+
+/*
  * The tp_btf program dereferences BTF pointers directly, which is several times cheaper than
  * the probe-read helpers the raw_tp fallback needs; both then share this.
  */
@@ -163,21 +183,7 @@ static __always_inline void on_switch(const struct switch_info *sw)
 	if (!run)
 		return;
 	now = bpf_ktime_get_ns();
-	/*
-	 * The task seen switched in here last is not prev: it was switched out unseen (see
-	 * below), and its stint here went uncounted. While it has not been picked again since
-	 * (prev_sum_exec_runtime still what it was at that switch-in), its runtime since then is
-	 * exactly that stint. start_time guards against its memory holding another task now.
-	 */
-	if (run->since_ns && run->task && run->cgid && run->task != sw->prev) {
-		struct task_struct *t = (void *)run->task;
-		__u64 sum = BPF_CORE_READ(t, se.sum_exec_runtime);
-
-		if (BPF_CORE_READ(t, start_time) == run->task_start_ns &&
-		    BPF_CORE_READ(t, se.prev_sum_exec_runtime) == run->since_runtime_ns &&
-		    sum > run->since_runtime_ns)
-			counter_add(run->cgid, sum - run->since_runtime_ns, 0);
-	}
+	charge_unseen_out(run, sw->prev);
 	if (sw->prev_cgid) {
 		/* since_ns == 0: the first switch seen after load, the time before it is unknown. */
 		if (!run->since_ns)
@@ -210,7 +216,9 @@ static __always_inline void on_switch(const struct switch_info *sw)
 	run->cgid = sw->next_cgid;
 	run->task = sw->next;
 	run->since_runtime_ns = sw->next_runtime_ns;
-	run->rq = sw->rq;
+	/* A CPU's run queue never changes: kept from the last switch that told it. */
+	if (sw->rq)
+		run->rq = sw->rq;
 	run->since_rq_ns = sw->rq_ns;
 	run->since_task_ns = sw->task_ns;
 	run->task_start_ns = sw->next_start_ns;
@@ -290,16 +298,30 @@ int BPF_PROG(handle_process_exit, struct task_struct *tsk)
 {
 	struct cpu_running *run;
 	__u32 zero = 0;
-	__u64 sum, cgid;
+	__u64 sum, cgid, since, stint;
 
 	run = bpf_map_lookup_elem(&cpu_running, &zero);
-	if (!run || !run->since_ns || run->task != (__u64)tsk || rollup_levels)
+	if (!run || !run->since_ns || rollup_levels)
 		return 0;
 	sum = tsk->se.sum_exec_runtime;
 	cgid = task_cgid(tsk);
-	if (!cgid || sum <= run->since_runtime_ns)
+	if (run->task == (__u64)tsk) {
+		since = run->since_runtime_ns;
+	} else {
+		/* Its switch-in was not seen (see on_switch): CFS knows what it ran since. */
+		stint = stint_ns((__u64)tsk);
+		if (!cgid || stint == ~0ULL || stint > sum)
+			return 0;
+		charge_unseen_out(run, (__u64)tsk);
+		since = sum - stint;
+		/* This CPU's task from here: its last switch charges only the rest (below). */
+		run->task = (__u64)tsk;
+		run->task_start_ns = tsk->start_time;
+		run->since_ns = bpf_ktime_get_ns();
+	}
+	if (!cgid || sum <= since)
 		return 0;
-	counter_add(cgid, sum - run->since_runtime_ns, 0);
+	counter_add(cgid, sum - since, 0);
 	/* Charged up to here; in flight no more (the rest is the root's, and short). */
 	run->since_runtime_ns = sum;
 	run->cgid = 0;
@@ -334,15 +356,53 @@ int BPF_PROG(handle_sched_switch_raw, bool preempt, struct task_struct *prev,
 	return 0;
 }
 
+/*
+ * Run by userspace (BPF_PROG_TEST_RUN on each CPU in turn) once, right after attach, never
+ * attached: the task a CPU was running when tally loaded. Without it the first switch seen
+ * there charged nothing (what ran before was unknown), so a busy task that kept its CPU lost
+ * all it ran from load to that switch, while the seed from cpu.stat (taken in between)
+ * assumed the counters had it: an agent started next to a busy container read it hundreds
+ * of ms low for good. Run in an interrupt on that CPU, current is the task interrupted there.
+ * A CPU that saw a switch already (or a reused pinned map) keeps what it has.
+ */
+SEC("raw_tp")
+int adopt_running(void *ctx)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	struct cpu_running *run;
+	__u32 zero = 0;
+	struct rq *rq;
+
+	run = bpf_map_lookup_elem(&cpu_running, &zero);
+	if (!run || run->since_ns || !t)
+		return 0;
+	rq = bpf_core_field_exists(struct cfs_rq, rq) ? BPF_CORE_READ(t, se.cfs_rq, rq) : NULL;
+	run->cgid = task_cgid_probed(t);
+	run->task = (__u64)t;
+	run->since_runtime_ns = BPF_CORE_READ(t, se.sum_exec_runtime);
+	run->task_start_ns = BPF_CORE_READ(t, start_time);
+	if (rq) {
+		run->rq = (__u64)rq;
+		run->since_task_ns = BPF_CORE_READ(rq, clock_task);
+		run->since_rq_ns = BPF_CORE_READ(rq, clock);
+	}
+	run->since_ns = bpf_ktime_get_ns();
+	return 0;
+}
+
 /* Filled by read_clocks, read by userspace through the mmap'ed .bss. */
 struct cpu_rq_clock rq_clocks[TALLY_CPU_MAX_CPUS] = {};
 
 /*
- * Run by userspace (BPF_PROG_TEST_RUN) at each read, never attached: the clocks of the run
- * queue of every CPU's running task, so its in-flight part can leave out what was stolen since
- * it was switched in. clock_task is read before clock: the kernel advances clock first, so a
- * read racing an update sees more stolen time, never less, and the in-flight part errs low.
- * Needs bpf_map_lookup_percpu_elem (5.19); userspace loads it only where that exists.
+ * Run by userspace (BPF_PROG_TEST_RUN) at each read, never attached: per CPU, the clocks of
+ * the run queue, so a running task's in-flight part can leave out what was stolen since it was
+ * switched in, and the task really on the CPU (rq->curr). When that is not the task seen
+ * switched in (its switch-in was one of the unseen ones, see on_switch), its cgroup and what
+ * it ran since it was picked are read too: that stint is its in-flight part, which the seen
+ * task's cgroup must not get instead. clock_task is read before clock: the kernel advances
+ * clock first, so a read racing an update sees more stolen time, never less, and the in-flight
+ * part errs low. Needs bpf_map_lookup_percpu_elem (5.19); userspace loads it only where that
+ * exists.
  */
 SEC("raw_tp")
 int read_clocks(void *ctx)
@@ -351,13 +411,36 @@ int read_clocks(void *ctx)
 
 	for (__u32 cpu = 0; cpu < TALLY_CPU_MAX_CPUS && cpu < nr_cpus; cpu++) {
 		struct cpu_running *run = bpf_map_lookup_percpu_elem(&cpu_running, &zero, cpu);
+		struct cpu_rq_clock *k = &rq_clocks[cpu];
+		struct task_struct *t;
 		struct rq *rq;
+		__u64 sum, prev_sum, start, now;
 
-		if (!run || !run->rq)
+		if (!run)
 			continue;
+		k->curr = k->curr_cgid = k->curr_stint_ns = 0;
+		/* (The kernel's per-CPU runqueues symbol is not in every kallsyms: not here.) */
 		rq = (struct rq *)run->rq;
-		rq_clocks[cpu].task_ns = BPF_CORE_READ(rq, clock_task);
-		rq_clocks[cpu].rq_ns = BPF_CORE_READ(rq, clock);
+		if (!rq)
+			continue;
+		k->task_ns = BPF_CORE_READ(rq, clock_task);
+		k->rq_ns = BPF_CORE_READ(rq, clock);
+		t = BPF_CORE_READ(rq, curr);
+		k->curr = (__u64)t;
+		if (!t || k->curr == run->task || !BPF_CORE_READ(t, pid))
+			continue;
+		/*
+		 * Read in the order update_curr() writes backwards (it sets exec_start, then adds
+		 * to sum_exec_runtime), so a race loses the latest delta, never counts it twice.
+		 */
+		prev_sum = BPF_CORE_READ(t, se.prev_sum_exec_runtime);
+		sum = BPF_CORE_READ(t, se.sum_exec_runtime);
+		start = BPF_CORE_READ(t, se.exec_start);
+		now = BPF_CORE_READ(rq, clock_task);
+		if (stint_ns((__u64)t) == ~0ULL || sum < prev_sum)
+			continue;
+		k->curr_cgid = task_cgid_probed(t);
+		k->curr_stint_ns = sum - prev_sum + (now > start ? now - start : 0);
 	}
 	return 0;
 }

@@ -38,6 +38,24 @@ struct tally_cpu {
 	size_t n_absent;
 };
 
+/*
+ * Each CPU's running task into its record (adopt_running in bpf/cpu.bpf.c), so the time it
+ * runs from now on is counted even before its first switch. Best effort: a kernel without
+ * BPF_F_TEST_RUN_ON_CPU (5.10) counts from the first switch seen, as before.
+ */
+static void adopt_running(struct cpu_bpf *skel, int nr_cpus)
+{
+	int fd = bpf_program__fd(skel->progs.adopt_running);
+
+	for (int cpu = 0; cpu < nr_cpus; cpu++) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = cpu);
+
+		/* An offline CPU (ENXIO) has nothing running. */
+		if (bpf_prog_test_run_opts(fd, &opts) == -EINVAL)
+			return;
+	}
+}
+
 static int cpu__load(struct tally_cpu *c, const struct cpu_opts *opts, bool raw_tp)
 {
 	struct cpu_bpf *skel;
@@ -63,6 +81,8 @@ static int cpu__load(struct tally_cpu *c, const struct cpu_opts *opts, bool raw_
 	/* Same helper (bpf_map_lookup_percpu_elem) as the removal handler. */
 	bpf_program__set_autoload(skel->progs.read_clocks, c->removal);
 	bpf_program__set_autoattach(skel->progs.read_clocks, false);
+	bpf_program__set_autoload(skel->progs.adopt_running, c->removal);
+	bpf_program__set_autoattach(skel->progs.adopt_running, false);
 	if (opts->pin_root) {
 		uint64_t settings[] = {c->nr_cpus,	opts->rollup_levels, c->max_cgroups,
 				       raw_tp,		c->removal,	     c->tree,
@@ -84,6 +104,8 @@ static int cpu__load(struct tally_cpu *c, const struct cpu_opts *opts, bool raw_
 			     : cpu_bpf__attach(skel);
 	if (err)
 		goto fail;
+	if (c->removal)
+		adopt_running(skel, c->nr_cpus);
 	/* The new programs count now: a previous layout's can go, with its counters. */
 	while (opts->pin_root && pin__next_stale(&c->pin, c->replaced, sizeof(c->replaced))) {
 		err = pin__remove_dir(c->replaced);
@@ -321,8 +343,8 @@ static int read_rq_clocks(struct tally_cpu *c)
  * what its run queue's clocks say was stolen (or spent in interrupts) since the switch. What
  * was stolen after the queue's last clock update (a tick at most) cannot be seen.
  */
-static uint64_t running__inflight_ns(const struct cpu_running *r, const struct cpu_rq_clock *k,
-				     uint64_t now_ns)
+static uint64_t running__since_switch_ns(const struct cpu_running *r, const struct cpu_rq_clock *k,
+					 uint64_t now_ns)
 {
 	uint64_t wall = now_ns - r->since_ns, stolen = 0;
 
@@ -332,6 +354,26 @@ static uint64_t running__inflight_ns(const struct cpu_running *r, const struct c
 		stolen = rq > task ? rq - task : 0;
 	}
 	return wall > stolen ? wall - stolen : 0;
+}
+
+/*
+ * One CPU's in-flight part at now_ns, and whose it is (*cgid, 0: nobody's). Normally that of
+ * the task seen switched in. When the task really on the CPU is another one (k->curr: its
+ * switch-in was not seen), it is that task's stint as the kernel read it, and the task seen
+ * switched in gets nothing: it left the CPU, unseen.
+ */
+uint64_t cpu__inflight_ns(const struct cpu_running *r, const struct cpu_rq_clock *k,
+			  uint64_t now_ns, uint64_t *cgid)
+{
+	*cgid = 0;
+	if (k->curr && k->curr != r->task) {
+		*cgid = k->curr_cgid;
+		return k->curr_cgid ? k->curr_stint_ns : 0;
+	}
+	if (!r->cgid || !r->since_ns || r->since_ns >= now_ns)
+		return 0;
+	*cgid = r->cgid;
+	return running__since_switch_ns(r, k, now_ns);
 }
 
 /* A task that was on a CPU before the counter read switched out during it. */
@@ -383,16 +425,16 @@ int cpu__read(struct tally_cpu *c, struct cpu_sample *s)
 	s->map_entries = s->n;
 	/* In-flight time as extra entries, then one sort and a merge of equal ids. */
 	for (int i = 0; i < c->nr_cpus; i++) {
-		const struct cpu_running *r = &c->running[i];
 		struct cpu_counter zeroes = {};
+		uint64_t cgid, ns;
 
-		if (!r->cgid || !r->since_ns || r->since_ns >= s->ts_ns)
+		ns = cpu__inflight_ns(&c->running[i], &c->skel->bss->rq_clocks[i], s->ts_ns, &cgid);
+		if (!cgid)
 			continue;
-		err = sample__add(s, r->cgid, &zeroes);
+		err = sample__add(s, cgid, &zeroes);
 		if (err)
 			return err;
-		s->e[s->n - 1].time_ns = s->e[s->n - 1].inflight_ns =
-			running__inflight_ns(r, &c->skel->bss->rq_clocks[i], s->ts_ns);
+		s->e[s->n - 1].time_ns = s->e[s->n - 1].inflight_ns = ns;
 	}
 	if (s->n)
 		qsort(s->e, s->n, sizeof(*s->e), bpfmap__key_cmp);

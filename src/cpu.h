@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tally/cpu.h"
+
 struct cpu_opts {
 	uint32_t max_cgroups;	/* entries of the counter map; 0: TALLY_CPU_DEFAULT_MAX_CGROUPS */
 	uint32_t rollup_levels; /* 0 (shipped): own cgroup only; >0: also ancestors, in BPF */
@@ -58,6 +60,12 @@ void cpu__free(struct tally_cpu *c); /* detaches everything; accepts NULL */
 /* Read every cgroup's counters into s (reused between calls). 0 or -errno. */
 int cpu__read(struct tally_cpu *c, struct cpu_sample *s);
 void cpu_sample__free(struct cpu_sample *s);
+/*
+ * Pure: one CPU's in-flight time at now_ns (CLOCK_MONOTONIC) from what cpu__read read of it,
+ * and the cgroup it belongs to (*cgid; 0 and a return of 0: nobody's).
+ */
+uint64_t cpu__inflight_ns(const struct cpu_running *r, const struct cpu_rq_clock *k,
+			  uint64_t now_ns, uint64_t *cgid);
 const struct cpu_entry *cpu_sample__find(const struct cpu_sample *s, uint64_t cgid);
 
 /*

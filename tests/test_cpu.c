@@ -111,8 +111,9 @@ static void rt_burn(void *arg)
 {
 	struct sched_param sp = {.sched_priority = 50};
 
-	/* SCHED_FIFO: no CFS task preempts it, so it stays on its CPU without switching until
-	 * RT throttling (0.95 s of every 1 s by default) or its end. */
+	/* SCHED_FIFO: no CFS task preempts it, so it seldom leaves its CPU: only for a task of
+	 * a higher class, or for CFS tasks waiting there, which the fair server (6.12) lets run
+	 * for up to 50 ms of every second (RT throttling before it). */
 	if (sched_setscheduler(0, SCHED_FIFO, &sp))
 		_exit(3);
 	th_spin_ms(*(unsigned *)arg);
@@ -124,26 +125,56 @@ Test(cpu, inflight_burner_alone)
 	const char *cg = th_test_cgroup("inflight");
 	unsigned ms = 600;
 	const struct cpu_entry *e;
+	uint64_t most = 0;
 	pid_t pid;
 
 	pid = th_child_start_on(cg, (int)sysconf(_SC_NPROCESSORS_ONLN) - 1, rt_burn, &ms);
-	th_sleep_ms(300);
-	expect_matches_kernel(c, cg);
-	e = cpu_sample__find(collector__cpu_sample(c), th_cgroup_id(cg));
-	cr_assert_not_null(e);
+	th_sleep_ms(250);
 	/*
 	 * It seldom switches out: most of its time is in flight, far more than any CFS slice.
-	 * A kernel thread of a higher class (migration, stop) can still take the CPU once; so
-	 * not all of it, but over 50 ms.
+	 * A read can still follow one of its rare switches closely (seen: 14 ms in flight of
+	 * 300 ms, 1 run in 40), so of up to 4 reads 25 ms apart, one must find over 50 ms in
+	 * flight; each read must match the kernel.
 	 */
-	cr_expect_gt(e->inflight_ns, 50000000ull, "in-flight %.3f s of %.3f s",
-		     e->inflight_ns / 1e9, e->time_ns / 1e9);
+	for (int i = 0; i < 4 && most <= 50000000ull; i++) {
+		if (i)
+			th_sleep_ms(25);
+		expect_matches_kernel(c, cg);
+		e = cpu_sample__find(collector__cpu_sample(c), th_cgroup_id(cg));
+		cr_assert_not_null(e);
+		most = e->inflight_ns > most ? e->inflight_ns : most;
+	}
+	cr_expect_gt(most, 50000000ull, "in-flight at most %.3f s, the last read %.3f s of %.3f s",
+		     most / 1e9, e->inflight_ns / 1e9, e->time_ns / 1e9);
 	th_sleep_ms(150);
 	expect_matches_kernel(c, cg);
 	cr_assert_eq(th_child_wait(pid), 0, "burner failed (SCHED_FIFO refused?)");
 	expect_matches_kernel(c, cg);
 	e = cpu_sample__find(collector__cpu_sample(c), th_cgroup_id(cg));
 	cr_expect_eq(e->inflight_ns, 0, "exited, yet in flight");
+	collector__free(c);
+}
+
+/*
+ * A task already busy on its CPU when tally loads: the time it runs from the load on is
+ * counted before its first switch too (adopt_running). Before that, the first switch seen
+ * on its CPU charged nothing, and a container busy at an agent's start read hundreds of ms
+ * low for good (the seed from cpu.stat, taken in between, assumed the counters had it).
+ */
+Test(cpu, busy_before_load_counted_from_load)
+{
+	const char *cg = th_test_cgroup("busy-before-load");
+	struct collector *c;
+	unsigned ms = 700;
+	pid_t pid;
+
+	pid = th_child_start_on(cg, (int)sysconf(_SC_NPROCESSORS_ONLN) - 1, rt_burn, &ms);
+	th_sleep_ms(100);
+	c = collector_start(NULL);
+	th_sleep_ms(300);
+	expect_matches_kernel(c, cg);
+	cr_assert_eq(th_child_wait(pid), 0, "burner failed (SCHED_FIFO refused?)");
+	expect_matches_kernel(c, cg);
 	collector__free(c);
 }
 
@@ -441,4 +472,50 @@ Test(cpu, switches_match_the_tasks_own_counts)
 		     (unsigned long long)u.switches, (unsigned long long)(at_stop - at_start));
 	th_child_stop(pid);
 	collector__free(c);
+}
+
+/* cpu__inflight_ns at now_ns gives want_ns to want_cgid. */
+static void expect_inflight(const struct cpu_running *r, const struct cpu_rq_clock *k,
+			    uint64_t now_ns, uint64_t want_cgid, uint64_t want_ns, const char *what)
+{
+	uint64_t cgid = ~0ull, ns = cpu__inflight_ns(r, k, now_ns, &cgid);
+
+	cr_expect(cgid == want_cgid && ns == want_ns,
+		  "%s: %llu ns to cgroup %llu, want %llu to %llu", what, (unsigned long long)ns,
+		  (unsigned long long)cgid, (unsigned long long)want_ns,
+		  (unsigned long long)want_cgid);
+}
+
+/*
+ * The in-flight part of one CPU, on fixtures: the task seen switched in gets the time since
+ * its switch less what was stolen; a task whose switch-in was not seen (rq->curr another one)
+ * gets its own stint, and the task seen switched in nothing; an idle CPU nobody anything.
+ */
+Test(cpu, inflight_goes_to_the_task_really_running)
+{
+	struct cpu_running r = {
+	    .since_ns = 1000000000ull,
+	    .cgid = 7,
+	    .task = 0xa000,
+	    .rq = 0xf000,
+	    .since_rq_ns = 500,
+	    .since_task_ns = 400,
+	};
+	struct cpu_rq_clock k = {.rq_ns = 500 + 30000000, .task_ns = 400 + 28000000};
+
+	expect_inflight(&r, &k, 1030000000ull, 7, 28000000,
+			"seen, rq->curr not known: 2 ms stolen");
+	k.curr = 0xa000;
+	expect_inflight(&r, &k, 1030000000ull, 7, 28000000, "rq->curr the task seen");
+	k.curr = 0xb000;
+	k.curr_cgid = 9;
+	k.curr_stint_ns = 12000000;
+	expect_inflight(&r, &k, 1030000000ull, 9, 12000000, "another task, switched in unseen");
+	k.curr_cgid = 0;
+	expect_inflight(&r, &k, 1030000000ull, 0, 0, "idle (or no stint known), unseen");
+	k.curr = 0;
+	r.cgid = 0;
+	expect_inflight(&r, &k, 1030000000ull, 0, 0, "idle, seen");
+	r.cgid = 7;
+	expect_inflight(&r, &k, 900000000ull, 0, 0, "switched in after now");
 }

@@ -42,6 +42,13 @@ struct cpu_running {
 struct cpu_rq_clock {
 	__u64 rq_ns;
 	__u64 task_ns;
+	__u64 curr; /* the task on the CPU (rq->curr), as a number; 0: not known */
+	/*
+	 * When curr is not cpu_running's task (its switch-in was not seen): its cgroup v2 id and
+	 * what it ran since it was picked, its in-flight part. 0: none known.
+	 */
+	__u64 curr_cgid;
+	__u64 curr_stint_ns;
 };
 
 /* Global counters in .bss: rare events, updated atomically. */
