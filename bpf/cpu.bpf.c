@@ -62,6 +62,20 @@ struct {
 	__type(value, __u64);
 } cg_seed SEC(".maps");
 
+/*
+ * Cgroups removed lately, each with its parent's id, written by the removal handler: see
+ * counter_slot. Old ids age out; a late charge comes within moments of the removal.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} cg_gone SEC(".maps");
+
+/* Removals above removals a late charge follows up to its nearest ancestor still there. */
+#define GONE_MAX_HOPS 8
+
 struct cpu_drops drops = {};
 
 /*
@@ -99,21 +113,56 @@ static __always_inline void tree_changed(struct cgroup *cgrp)
 		__sync_fetch_and_add(&tree_changes, 1);
 }
 
-static __always_inline void counter_add(__u64 cgid, __u64 time_ns, __u64 switches)
+/*
+ * The slot of a cgroup's counter on this CPU, created if need be; NULL if the map is full.
+ * A cgroup removed already (its id in cg_gone) is never given one: its parent's is used, so
+ * a late charge (an exit tail read before the removal, charged after it) neither leaks an
+ * entry nobody deletes nor loses its time. The removal handler marks the id gone before it
+ * folds and deletes, so a creation that raced it finds the mark on its second look and moves
+ * what it added on.
+ */
+static __always_inline struct cpu_counter *counter_slot(__u64 cgid)
 {
-	struct cpu_counter *c, init = { .time_ns = time_ns, .switches = switches };
+	struct cpu_counter *c, zero = {};
+	__u64 *parent;
 
 	c = bpf_map_lookup_elem(&cg_cpu, &cgid);
-	if (!c) {
-		if (!bpf_map_update_elem(&cg_cpu, &cgid, &init, BPF_NOEXIST))
-			return;
-		/* -EEXIST: another CPU created it first; this CPU's slot starts at zero. */
-		c = bpf_map_lookup_elem(&cg_cpu, &cgid);
-		if (!c) {
-			__sync_fetch_and_add(&drops.updates, 1);
-			__sync_fetch_and_add(&drops.time_ns, time_ns);
-			return;
+	if (c)
+		return c;
+	for (int i = 0; i < GONE_MAX_HOPS && (parent = bpf_map_lookup_elem(&cg_gone, &cgid)); i++)
+		cgid = *parent;
+	c = bpf_map_lookup_elem(&cg_cpu, &cgid);
+	if (c)
+		return c;
+	/* -EEXIST: another CPU created it first; this CPU's slot starts at zero either way. */
+	bpf_map_update_elem(&cg_cpu, &cgid, &zero, BPF_NOEXIST);
+	c = bpf_map_lookup_elem(&cg_cpu, &cgid);
+	if (c && (parent = bpf_map_lookup_elem(&cg_gone, &cgid))) {
+		/* Removed meanwhile, after the handler's fold: hand the slot's time on. */
+		__u64 up = *parent;
+		struct cpu_counter moved = *c;
+		struct cpu_counter *p;
+
+		bpf_map_delete_elem(&cg_cpu, &cgid);
+		p = bpf_map_lookup_elem(&cg_cpu, &up);
+		if (p) {
+			p->time_ns += moved.time_ns;
+			p->switches += moved.switches;
+			return p;
 		}
+		return NULL;
+	}
+	return c;
+}
+
+static __always_inline void counter_add(__u64 cgid, __u64 time_ns, __u64 switches)
+{
+	struct cpu_counter *c = counter_slot(cgid);
+
+	if (!c) {
+		__sync_fetch_and_add(&drops.updates, 1);
+		__sync_fetch_and_add(&drops.time_ns, time_ns);
+		return;
 	}
 	c->time_ns += time_ns;
 	c->switches += switches;
@@ -462,6 +511,10 @@ int BPF_PROG(handle_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 	/* Gone from kernfs already (kernfs_remove came first): a walk from now on misses it. */
 	tree_changed(cgrp);
 	id = BPF_CORE_READ(cgrp, kn, id);
+	parent = BPF_CORE_READ(cgrp, self.parent, cgroup, kn, id);
+	/* Marked first: a charge that misses the fold below finds the mark (counter_slot). */
+	if (parent && !rollup_levels)
+		bpf_map_update_elem(&cg_gone, &id, &parent, BPF_ANY);
 	for (__u32 cpu = 0; cpu < TALLY_CPU_MAX_CPUS && cpu < nr_cpus; cpu++) {
 		c = bpf_map_lookup_percpu_elem(&cg_cpu, &id, cpu);
 		if (c) {
@@ -469,7 +522,6 @@ int BPF_PROG(handle_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 			sum.switches += c->switches;
 		}
 	}
-	parent = BPF_CORE_READ(cgrp, self.parent, cgroup, kn, id);
 	if (parent && (sum.time_ns || sum.switches) && !rollup_levels)
 		counter_add(parent, sum.time_ns, sum.switches);
 	bpf_map_delete_elem(&cg_cpu, &id);
