@@ -38,7 +38,9 @@ struct podnet {
 	size_t nns, capns;
 	struct attachment *attached; /* host ifindexes with tally's tc programs, or on their way */
 	size_t nattached, capattached;
-	bool resync; /* events were lost: reconcile the attachments from the dump */
+	bool resync;		  /* events were lost: reconcile the attachments from the dump */
+	uint64_t attach_failures; /* see podnet__attach_failures */
+	int failed_ifindex, failed_err;
 };
 
 static int ns_ino_of(int fd, uint64_t *ino)
@@ -200,8 +202,14 @@ static void on_job_done(const struct net_job *j, void *ctx)
 	a->cookie = 0;
 	a->on = !j->err;
 	a->err = j->err;
-	if (attach__gone(j->err))
+	if (attach__gone(j->err)) {
 		*a = p->attached[--p->nattached];
+	} else if (j->err) {
+		/* Nobody waits for the job to hear it: counted here, told by the agent. */
+		p->attach_failures++;
+		p->failed_ifindex = j->ifindex;
+		p->failed_err = j->err;
+	}
 }
 
 void podnet__background(struct podnet *p)
@@ -268,6 +276,17 @@ int podnet__begin(struct podnet *p)
 				return err;
 		}
 		p->resync = false;
+	}
+	/*
+	 * Background attaches that failed, again at every tick: a full if_net may have room now,
+	 * a refusal may have passed. A device that went was dropped above, with its events.
+	 */
+	for (size_t i = p->nattached; p->background && i-- > 0;) {
+		if (p->attached[i].err && !p->attached[i].cookie) {
+			err = attach(p, p->attached[i].ifindex);
+			if (err)
+				return err;
+		}
 	}
 	/* After the events: a device gone with its attach in flight had its detach queued. */
 	if (p->background)
@@ -501,4 +520,11 @@ size_t podnet__attaching(const struct podnet *p)
 	for (size_t i = 0; i < p->nattached; i++)
 		n += p->attached[i].cookie != 0;
 	return n;
+}
+
+uint64_t podnet__attach_failures(const struct podnet *p, int *ifindex, int *err)
+{
+	*ifindex = p->failed_ifindex;
+	*err = p->failed_err;
+	return p->attach_failures;
 }

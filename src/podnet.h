@@ -94,5 +94,11 @@ const struct podnet_ns *podnet__ns(const struct podnet *p, uint64_t ino);
 size_t podnet__count(const struct podnet *p);
 size_t podnet__attached(const struct podnet *p);
 size_t podnet__attaching(const struct podnet *p);
+/*
+ * Background attaches (podnet__background) that failed for another reason than the device
+ * going away, since podnet__new; each is tried again at the next tick that sees the device.
+ * The last failure's host ifindex and -errno go to *ifindex and *err (0 before any).
+ */
+uint64_t podnet__attach_failures(const struct podnet *p, int *ifindex, int *err);
 
 #endif /* __TALLY_PODNET_H */

@@ -383,3 +383,47 @@ Test(podnet, veth_gone_while_its_attach_is_queued_leaves_nothing)
 	net__free(net);
 	cr_expect_eq(tcx_link_fds(), 0, "net__free left a tcx link fd open");
 }
+
+/*
+ * A background attach that tally or the kernel refuses (here: if_net holds one device and two
+ * veths want it) is counted, with its device and reason, for the agent's log and
+ * tally_net_tc_attach_failures_total; nobody waits for the job to hear it otherwise. It is
+ * tried again at the next tick, so the count goes on growing while the cause lasts.
+ */
+Test(podnet, failed_background_attach_is_counted_and_retried)
+{
+	struct net_opts o = {.max_ifaces = 1};
+	int ifindex = 0, err = 0, tries;
+	struct nh_link a, b;
+	struct tally_net *net;
+	struct podnet *p;
+	uint64_t n = 0, again = 0;
+
+	nh_link_create(&a, "podnet-fa", "fa");
+	nh_link_create(&b, "podnet-fb", "fb");
+	net = net__open(th_cgroot(), &o);
+	cr_assert_not_null(net, "net__open: %s", strerror(errno));
+	p = podnet__new(net);
+	cr_assert_not_null(p, "podnet__new: %s", strerror(errno));
+	podnet__background(p);
+	cr_expect_eq(podnet__attach_failures(p, &ifindex, &err), 0);
+	cr_expect(ifindex == 0 && err == 0, "a failure before any attach: %d %d", ifindex, err);
+	for (tries = 0; tries < 1500 && !(n = podnet__attach_failures(p, &ifindex, &err));
+	     tries++) {
+		tick(p, NULL, 0);
+		th_sleep_ms(20);
+	}
+	cr_assert_geq(n, 1, "no attach failed with room for one device of two");
+	cr_expect_eq(err, -E2BIG, "the failure: %s", strerror(-err));
+	cr_expect_gt(ifindex, 0);
+	cr_expect_not(net__is_attached(net, ifindex), "the device that failed is attached");
+	cr_expect_eq(podnet__attached(p), 1, "%zu devices attached", podnet__attached(p));
+	for (tries = 0; tries < 1500 && (again = podnet__attach_failures(p, &ifindex, &err)) == n;
+	     tries++) {
+		tick(p, NULL, 0);
+		th_sleep_ms(20);
+	}
+	cr_expect_gt(again, n, "not tried again");
+	podnet__free(p);
+	net__free(net);
+}
