@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -121,6 +122,7 @@ struct agent {
 	int last_err;		    /* of the last collection, 0 when it worked */
 	uint64_t last_try_ns;	    /* CLOCK_MONOTONIC end of the last collection */
 	uint64_t dropped_warned;    /* BPF map-full drops already warned about */
+	uint64_t attach_warned;	    /* tc attach failures up to which the log has told */
 	struct prom_agent counters; /* tally's own series on /metrics */
 	struct body_pool bodies;    /* response buffers, kept for the next response */
 	uint64_t checkpoint_ns;	    /* CLOCK_MONOTONIC of the last checkpoint written */
@@ -394,6 +396,31 @@ static void agent__checkpoint(struct agent *a)
 			 strerror(-err));
 }
 
+/*
+ * Background tc attaches that failed, in the log: the first, then each time their count has
+ * doubled, since each is tried again at every collection and a lasting cause would otherwise
+ * fill the log. The total is tally_net_tc_attach_failures_total.
+ */
+static void agent__warn_attach_failures(struct agent *a)
+{
+	struct podnet *pods = collector__podnet(a->c);
+	char name[IF_NAMESIZE];
+	int ifindex, err;
+	uint64_t n;
+
+	if (!pods)
+		return;
+	n = podnet__attach_failures(pods, &ifindex, &err);
+	if (n <= a->attach_warned)
+		return;
+	log_warn("failed to attach tc to host interface %s (ifindex %d): %s; %llu failed so far, "
+		 "each tried again at the next collection",
+		 if_indextoname((unsigned)ifindex, name) ? name : "(gone)", ifindex,
+		 err == -E2BIG ? "tally's interface map is full" : strerror(-err),
+		 (unsigned long long)n);
+	a->attach_warned = 2 * n - 1;
+}
+
 static int agent__collect(struct agent *a)
 {
 	const struct cpu_sample *s;
@@ -426,6 +453,7 @@ static int agent__collect(struct agent *a)
 			 (unsigned long long)s->dropped_updates);
 		a->dropped_warned = s->dropped_updates;
 	}
+	agent__warn_attach_failures(a);
 	if (a->o->state_dir[0] && a->last_try_ns - a->checkpoint_ns >= AGENT_CHECKPOINT_NS)
 		agent__checkpoint(a);
 	return 0;

@@ -605,6 +605,15 @@ static void write_bpf(struct pw *w, struct collector *c)
 		pw_label(w, "map", "cg_net");
 		pw_u64(w, ns->dropped_bytes);
 	}
+	if (net && pods) {
+		int ifindex, err;
+
+		pw_family(w, "tally_net_tc_attach_failures_total", "counter",
+			  "Attaches of tc to a pod's host interface that failed (the device going "
+			  "away aside); each is tried again at the next collection.");
+		pw_series(w);
+		pw_u64(w, podnet__attach_failures(pods, &ifindex, &err));
+	}
 }
 
 static void write_disk(struct pw *w, struct disk *d)
