@@ -113,46 +113,46 @@ static __always_inline void tree_changed(struct cgroup *cgrp)
 		__sync_fetch_and_add(&tree_changes, 1);
 }
 
+/* A cgroup's slot on this CPU, created (zero) if need be; NULL if the map is full. */
+static __always_inline struct cpu_counter *slot_get(__u64 cgid)
+{
+	struct cpu_counter *c, zero = {};
+
+	c = bpf_map_lookup_elem(&cg_cpu, &cgid);
+	if (c)
+		return c;
+	/* -EEXIST: another CPU created it first; this CPU's slot starts at zero either way. */
+	bpf_map_update_elem(&cg_cpu, &cgid, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&cg_cpu, &cgid);
+}
+
 /*
  * The slot of a cgroup's counter on this CPU, created if need be; NULL if the map is full.
  * A cgroup removed already (its id in cg_gone) is never given one: its parent's is used, so
- * a late charge (an exit tail read before the removal, charged after it) neither leaks an
- * entry nobody deletes nor loses its time. The removal handler marks the id gone before it
- * folds and deletes, so a creation that raced it finds the mark on its second look and moves
- * what it added on.
+ * a late charge (the cgroup read online just before its removal, charged just after) neither
+ * leaks an entry nobody deletes nor loses its time. The removal handler marks the id gone
+ * before it folds and deletes, so a creation that raced it finds the mark on its second look
+ * and gives the entry up (this CPU's slot of it is still zero: the charge comes after).
  */
 static __always_inline struct cpu_counter *counter_slot(__u64 cgid)
 {
-	struct cpu_counter *c, zero = {};
-	__u64 *parent;
+	struct cpu_counter *c;
+	__u64 *parent, up;
 
 	c = bpf_map_lookup_elem(&cg_cpu, &cgid);
 	if (c)
 		return c;
 	for (int i = 0; i < GONE_MAX_HOPS && (parent = bpf_map_lookup_elem(&cg_gone, &cgid)); i++)
 		cgid = *parent;
-	c = bpf_map_lookup_elem(&cg_cpu, &cgid);
-	if (c)
-		return c;
-	/* -EEXIST: another CPU created it first; this CPU's slot starts at zero either way. */
-	bpf_map_update_elem(&cg_cpu, &cgid, &zero, BPF_NOEXIST);
-	c = bpf_map_lookup_elem(&cg_cpu, &cgid);
-	if (c && (parent = bpf_map_lookup_elem(&cg_gone, &cgid))) {
-		/* Removed meanwhile, after the handler's fold: hand the slot's time on. */
-		__u64 up = *parent;
-		struct cpu_counter moved = *c;
-		struct cpu_counter *p;
-
-		bpf_map_delete_elem(&cg_cpu, &cgid);
-		p = bpf_map_lookup_elem(&cg_cpu, &up);
-		if (p) {
-			p->time_ns += moved.time_ns;
-			p->switches += moved.switches;
-			return p;
-		}
+	c = slot_get(cgid);
+	if (!c)
 		return NULL;
-	}
-	return c;
+	parent = bpf_map_lookup_elem(&cg_gone, &cgid);
+	if (!parent)
+		return c;
+	up = *parent;
+	bpf_map_delete_elem(&cg_cpu, &cgid);
+	return slot_get(up);
 }
 
 static __always_inline void counter_add(__u64 cgid, __u64 time_ns, __u64 switches)
