@@ -429,6 +429,7 @@ static int agent__collect(struct agent *a)
 
 	err = collector__collect(a->c);
 	a->last_try_ns = clock__monotonic_ns();
+	body_pool__trim(&a->bodies, a->last_try_ns);
 	dt = a->last_try_ns - t0;
 	a->last_err = err;
 	if (err) {

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "body.h"
+#include "util.h"
 
 /* stdio hands the writer this much at a time; also the least room kept for deflate's output. */
 #define BODY_CHUNK (64 * 1024)
@@ -123,6 +124,35 @@ static ssize_t buf__write(void *cookie, const char *data, size_t size)
 	return (ssize_t)size;
 }
 
+/*
+ * The pooled buffer that suits a body, or NULL: for a compressed one (z_bits: its windowBits),
+ * one with that deflate state already, else the smallest, but never one over BODY_KEEP_MAX
+ * without that state (a gzip'd scrape would give a plain scrape's big buffers deflate states
+ * of their own, and hold all four); for a plain one (0), the largest.
+ */
+static struct body_buf *pool__take(struct body_pool *pool, int z_bits)
+{
+	struct body_buf *buf;
+	size_t best = 0;
+
+	for (size_t i = 1; i < pool->n; i++) {
+		const struct body_buf *a = pool->free[i], *b = pool->free[best];
+		bool better;
+
+		if (z_bits && (a->z_bits == z_bits) != (b->z_bits == z_bits))
+			better = a->z_bits == z_bits;
+		else
+			better = z_bits ? a->cap < b->cap : a->cap > b->cap;
+		if (better)
+			best = i;
+	}
+	buf = pool->free[best];
+	if (z_bits && buf->z_bits != z_bits && buf->cap > BODY_KEEP_MAX)
+		return NULL;
+	pool->free[best] = pool->free[--pool->n];
+	return buf;
+}
+
 /* The gzip member's header (RFC 1952): deflate, no flags, no time, Unix. */
 static const unsigned char gzip_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
 
@@ -135,8 +165,8 @@ int body__open(struct body *b, struct body_pool *pool, enum body_enc enc)
 
 	*b = (struct body){};
 	if (pool && pool->n)
-		buf = pool->free[--pool->n];
-	else if (!(buf = calloc(1, sizeof(*buf))))
+		buf = pool__take(pool, enc__deflates(enc) ? bits : 0);
+	if (!buf && !(buf = calloc(1, sizeof(*buf))))
 		return -ENOMEM;
 	buf->pool = pool;
 	buf->next = NULL;
@@ -252,12 +282,29 @@ void body__release(struct body_buf *buf)
 		struct body_pool *pool = buf->pool;
 
 		buf->next = NULL;
-		if (pool && pool->n < BODY_POOL_MAX && buf->cap <= BODY_KEEP_MAX)
+		if (pool && buf->len > BODY_KEEP_MAX)
+			pool->large_ns = clock__monotonic_ns();
+		if (pool && pool->n < BODY_POOL_MAX)
 			pool->free[pool->n++] = buf;
 		else
 			buf__free(buf);
 		buf = next;
 	}
+}
+
+void body_pool__trim(struct body_pool *pool, uint64_t now_ns)
+{
+	size_t out = 0;
+
+	if (now_ns - pool->large_ns <= BODY_IDLE_NS)
+		return;
+	for (size_t i = 0; i < pool->n; i++) {
+		if (pool->free[i]->cap > BODY_KEEP_MAX)
+			buf__free(pool->free[i]);
+		else
+			pool->free[out++] = pool->free[i];
+	}
+	pool->n = out;
 }
 
 void body_pool__free(struct body_pool *pool)

@@ -15,6 +15,7 @@
 
 #include "body.h"
 #include "helpers.h"
+#include "util.h"
 
 static struct body_pool pool;
 static char plain_path[64], gz_path[80];
@@ -215,8 +216,7 @@ Test(body, pool_reuse_gives_the_same_bytes)
 {
 	size_t n;
 	char *text = exposition_like(200000, &n);
-	struct body_buf *first, *again;
-	const void *p;
+	struct body_buf *first, *again, *at_once[BODY_POOL_MAX + 1];
 
 	first = write_body(text, n, true);
 	cr_assert_lt(body__len(first), BODY_KEEP_MAX);
@@ -231,28 +231,46 @@ Test(body, pool_reuse_gives_the_same_bytes)
 		expect_round_trip(text, n, gzip);
 		cr_expect_eq(pool.n, 1, "one body at a time: one buffer, used again (round %d)", i);
 	}
-	/* Two bodies at once: two buffers, both kept; a third at once is freed when released. */
-	first = write_body("x", 1, false);
-	again = write_body("y", 1, true);
-	p = write_body("z", 1, false);
+	/* Bodies at once: as many buffers, all kept up to BODY_POOL_MAX; one more is freed. */
+	for (int i = 0; i < BODY_POOL_MAX + 1; i++)
+		at_once[i] = write_body("x", 1, i % 2);
 	cr_expect_eq(pool.n, 0);
-	body__release(first);
-	body__release(again);
-	body__release((struct body_buf *)p);
+	for (int i = 0; i < BODY_POOL_MAX + 1; i++)
+		body__release(at_once[i]);
 	cr_expect_eq(pool.n, BODY_POOL_MAX, "the pool keeps %d", BODY_POOL_MAX);
 	free(text);
 }
 
-/* A body larger than BODY_KEEP_MAX goes back to the kernel, not to the pool. */
-Test(body, large_buffers_are_not_kept)
+/*
+ * A buffer that held a body larger than BODY_KEEP_MAX is kept while such bodies keep coming,
+ * and given back to the kernel by body_pool__trim once none came for BODY_IDLE_NS; a small
+ * buffer stays.
+ */
+Test(body, large_buffers_are_kept_only_while_needed)
 {
 	size_t n;
 	char *text = exposition_like(3u << 20, &n);
-	struct body_buf *buf = write_body(text, n, false);
+	struct body_buf *big = write_body(text, n, false), *small = write_body("x 1\n", 4, false);
+	uint64_t t0;
 
-	cr_assert_gt(body__len(buf), BODY_KEEP_MAX);
-	body__release(buf);
-	cr_expect_eq(pool.n, 0, "a %zu-byte buffer was kept", n);
+	cr_assert_gt(body__len(big), BODY_KEEP_MAX);
+	body__release(small);
+	body__release(big);
+	t0 = clock__monotonic_ns();
+	cr_assert_eq(pool.n, 2, "the pool keeps %zu of 2", pool.n);
+	body_pool__trim(&pool, t0);
+	cr_expect_eq(pool.n, 2, "trimmed at once");
+	/* The big one is taken again (last in, first out). */
+	big = write_body(text, n, false);
+	cr_expect_eq(pool.n, 1);
+	body__release(big);
+	body_pool__trim(&pool, clock__monotonic_ns() + BODY_IDLE_NS / 2);
+	cr_expect_eq(pool.n, 2, "trimmed before BODY_IDLE_NS");
+	body_pool__trim(&pool, clock__monotonic_ns() + BODY_IDLE_NS + 1000000000ull);
+	cr_expect_eq(pool.n, 1, "the big buffer outlived BODY_IDLE_NS unused");
+	small = write_body("x 1\n", 4, false);
+	cr_expect_eq(pool.n, 0);
+	body__release(small);
 	free(text);
 }
 
@@ -282,8 +300,7 @@ Test(body, gzip_in_two_parts_is_one_member)
 			expect_gzip_1_agrees(text, n, gz, gzlen);
 		free(gz);
 		body__release(head); /* and tail, chained by the seal */
-		cr_expect_eq(pool.n, BODY_POOL_MAX, "both parts back in the pool (cut %zu)",
-			     cuts[i]);
+		cr_expect_eq(pool.n, 2, "both parts back in the pool (cut %zu)", cuts[i]);
 	}
 	free(text);
 }
