@@ -186,14 +186,20 @@ struct switch_info {
  * prev_sum_exec_runtime), ~0 for other classes, which do not keep it. Read only on the rare
  * unseen-switch path, so the common path pays nothing for it.
  */
+static __always_inline bool fair_task(struct task_struct *t)
+{
+	__u32 policy = BPF_CORE_READ(t, policy);
+
+	return policy <= 31 && ((1u << policy) & TALLY_FAIR_POLICIES);
+}
+
 static __always_inline __u64 stint_ns(__u64 task)
 {
 	struct task_struct *t = (void *)task;
-	__u32 policy = BPF_CORE_READ(t, policy);
 	__u64 sum = BPF_CORE_READ(t, se.sum_exec_runtime);
 	__u64 prev_sum = BPF_CORE_READ(t, se.prev_sum_exec_runtime);
 
-	if (policy > 31 || !((1u << policy) & TALLY_FAIR_POLICIES) || sum < prev_sum)
+	if (!fair_task(t) || sum < prev_sum)
 		return ~0ULL;
 	return sum - prev_sum;
 }
@@ -216,6 +222,22 @@ static __always_inline void charge_unseen_out(const struct cpu_running *run, __u
 	    BPF_CORE_READ(t, se.prev_sum_exec_runtime) == run->since_runtime_ns &&
 	    sum > run->since_runtime_ns)
 		counter_add(run->cgid, sum - run->since_runtime_ns, 0);
+}
+
+/* sw's next is this CPU's task from now on (a switch seen, or adopt_running). */
+static __always_inline void run_switch_in(struct cpu_running *run, const struct switch_info *sw,
+					  __u64 now)
+{
+	run->since_ns = now;
+	run->cgid = sw->next_cgid;
+	run->task = sw->next;
+	run->since_runtime_ns = sw->next_runtime_ns;
+	/* A CPU's run queue never changes: kept from the last switch that told it. */
+	if (sw->rq)
+		run->rq = sw->rq;
+	run->since_rq_ns = sw->rq_ns;
+	run->since_task_ns = sw->task_ns;
+	run->task_start_ns = sw->next_start_ns;
 }
 
 /*
@@ -261,16 +283,7 @@ static __always_inline void on_switch(const struct switch_info *sw)
 			}
 		}
 	}
-	run->since_ns = now;
-	run->cgid = sw->next_cgid;
-	run->task = sw->next;
-	run->since_runtime_ns = sw->next_runtime_ns;
-	/* A CPU's run queue never changes: kept from the last switch that told it. */
-	if (sw->rq)
-		run->rq = sw->rq;
-	run->since_rq_ns = sw->rq_ns;
-	run->since_task_ns = sw->task_ns;
-	run->task_start_ns = sw->next_start_ns;
+	run_switch_in(run, sw, now);
 }
 
 /*
@@ -418,6 +431,7 @@ SEC("raw_tp")
 int adopt_running(void *ctx)
 {
 	struct task_struct *t = (void *)bpf_get_current_task();
+	struct switch_info sw = {};
 	struct cpu_running *run;
 	__u32 zero = 0;
 	struct rq *rq;
@@ -425,17 +439,17 @@ int adopt_running(void *ctx)
 	run = bpf_map_lookup_elem(&cpu_running, &zero);
 	if (!run || run->since_ns || !t)
 		return 0;
+	sw.next = (__u64)t;
+	sw.next_cgid = task_cgid_probed(t);
+	sw.next_runtime_ns = BPF_CORE_READ(t, se.sum_exec_runtime);
+	sw.next_start_ns = BPF_CORE_READ(t, start_time);
 	rq = bpf_core_field_exists(struct cfs_rq, rq) ? BPF_CORE_READ(t, se.cfs_rq, rq) : NULL;
-	run->cgid = task_cgid_probed(t);
-	run->task = (__u64)t;
-	run->since_runtime_ns = BPF_CORE_READ(t, se.sum_exec_runtime);
-	run->task_start_ns = BPF_CORE_READ(t, start_time);
 	if (rq) {
-		run->rq = (__u64)rq;
-		run->since_task_ns = BPF_CORE_READ(rq, clock_task);
-		run->since_rq_ns = BPF_CORE_READ(rq, clock);
+		sw.rq = (__u64)rq;
+		sw.task_ns = BPF_CORE_READ(rq, clock_task);
+		sw.rq_ns = BPF_CORE_READ(rq, clock);
 	}
-	run->since_ns = bpf_ktime_get_ns();
+	run_switch_in(run, &sw, bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -461,9 +475,10 @@ int read_clocks(void *ctx)
 	for (__u32 cpu = 0; cpu < TALLY_CPU_MAX_CPUS && cpu < nr_cpus; cpu++) {
 		struct cpu_running *run = bpf_map_lookup_percpu_elem(&cpu_running, &zero, cpu);
 		struct cpu_rq_clock *k = &rq_clocks[cpu];
+		__u64 sum = 0, prev_sum = 0, start = 0;
 		struct task_struct *t;
 		struct rq *rq;
-		__u64 sum, prev_sum, start, now;
+		bool unseen;
 
 		if (!run)
 			continue;
@@ -472,24 +487,26 @@ int read_clocks(void *ctx)
 		rq = (struct rq *)run->rq;
 		if (!rq)
 			continue;
-		k->task_ns = BPF_CORE_READ(rq, clock_task);
-		k->rq_ns = BPF_CORE_READ(rq, clock);
 		t = BPF_CORE_READ(rq, curr);
 		k->curr = (__u64)t;
-		if (!t || k->curr == run->task || !BPF_CORE_READ(t, pid))
-			continue;
+		/* Switched in unseen, and of the fair class, which keeps its stint. */
+		unseen = t && k->curr != run->task && BPF_CORE_READ(t, pid) && fair_task(t);
 		/*
-		 * Read in the order update_curr() writes backwards (it sets exec_start, then adds
-		 * to sum_exec_runtime), so a race loses the latest delta, never counts it twice.
+		 * Read in the order update_curr() writes backwards (it advances clock_task, sets
+		 * exec_start, then adds to sum_exec_runtime), so a race loses the latest delta,
+		 * never counts it twice.
 		 */
-		prev_sum = BPF_CORE_READ(t, se.prev_sum_exec_runtime);
-		sum = BPF_CORE_READ(t, se.sum_exec_runtime);
-		start = BPF_CORE_READ(t, se.exec_start);
-		now = BPF_CORE_READ(rq, clock_task);
-		if (stint_ns((__u64)t) == ~0ULL || sum < prev_sum)
+		if (unseen) {
+			prev_sum = BPF_CORE_READ(t, se.prev_sum_exec_runtime);
+			sum = BPF_CORE_READ(t, se.sum_exec_runtime);
+			start = BPF_CORE_READ(t, se.exec_start);
+		}
+		k->task_ns = BPF_CORE_READ(rq, clock_task);
+		k->rq_ns = BPF_CORE_READ(rq, clock);
+		if (!unseen || sum < prev_sum)
 			continue;
 		k->curr_cgid = task_cgid_probed(t);
-		k->curr_stint_ns = sum - prev_sum + (now > start ? now - start : 0);
+		k->curr_stint_ns = sum - prev_sum + (k->task_ns > start ? k->task_ns - start : 0);
 	}
 	return 0;
 }
