@@ -355,38 +355,50 @@ static __always_inline __u64 task_cgid_probed(struct task_struct *t)
  * killed busy task's last stretch (up to hundreds of ms) went to the root. Function hooks
  * (fentry on cgroup_exit) are locked down on some kernels, this one included.
  */
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(handle_process_exit, struct task_struct *tsk)
+static __always_inline void on_exit(struct task_struct *tsk, __u64 sum, __u64 cgid, __u64 start)
 {
 	struct cpu_running *run;
 	__u32 zero = 0;
-	__u64 sum, cgid, since, stint;
+	__u64 since, stint;
 
 	run = bpf_map_lookup_elem(&cpu_running, &zero);
 	if (!run || !run->since_ns || rollup_levels)
-		return 0;
-	sum = tsk->se.sum_exec_runtime;
-	cgid = task_cgid(tsk);
+		return;
 	if (run->task == (__u64)tsk) {
 		since = run->since_runtime_ns;
 	} else {
 		/* Its switch-in was not seen (see on_switch): CFS knows what it ran since. */
 		stint = stint_ns((__u64)tsk);
 		if (!cgid || stint == ~0ULL || stint > sum)
-			return 0;
+			return;
 		charge_unseen_out(run, (__u64)tsk);
 		since = sum - stint;
 		/* This CPU's task from here: its last switch charges only the rest (below). */
 		run->task = (__u64)tsk;
-		run->task_start_ns = tsk->start_time;
+		run->task_start_ns = start;
 		run->since_ns = bpf_ktime_get_ns();
 	}
 	if (!cgid || sum <= since)
-		return 0;
+		return;
 	counter_add(cgid, sum - since, 0);
 	/* Charged up to here; in flight no more (the rest is the root's, and short). */
 	run->since_runtime_ns = sum;
 	run->cgid = 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_process_exit, struct task_struct *tsk)
+{
+	on_exit(tsk, tsk->se.sum_exec_runtime, task_cgid(tsk), tsk->start_time);
+	return 0;
+}
+
+/* The same for the raw_tp tier, with probe reads. */
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(handle_process_exit_raw, struct task_struct *tsk)
+{
+	on_exit(tsk, BPF_CORE_READ(tsk, se.sum_exec_runtime), task_cgid_probed(tsk),
+		BPF_CORE_READ(tsk, start_time));
 	return 0;
 }
 

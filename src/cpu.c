@@ -24,7 +24,7 @@ struct tally_cpu {
 	uint32_t max_cgroups;
 	bool raw_tp;
 	bool removal;
-	bool exit_hook;	    /* handle_process_exit is attached (tp_btf) */
+	bool exit_hook;	    /* handle_process_exit(_raw) is attached, in the switch hook's tier */
 	bool tree;	    /* tree_changes counts (see cpu__tree_changes) */
 	uint64_t untracked; /* what cpu__tree_changes returns without it: never the same twice */
 	bool pinned;
@@ -78,6 +78,7 @@ static int cpu__load(struct tally_cpu *c, const struct cpu_opts *opts, bool raw_
 	bpf_program__set_autoload(skel->progs.handle_cgroup_mkdir, c->tree);
 	bpf_program__set_autoload(skel->progs.handle_cgroup_rename, c->tree);
 	bpf_program__set_autoload(skel->progs.handle_process_exit, !raw_tp && c->exit_hook);
+	bpf_program__set_autoload(skel->progs.handle_process_exit_raw, raw_tp && c->exit_hook);
 	/* Same helper (bpf_map_lookup_percpu_elem) as the removal handler. */
 	bpf_program__set_autoload(skel->progs.read_clocks, c->removal);
 	bpf_program__set_autoattach(skel->progs.read_clocks, false);
@@ -149,22 +150,19 @@ struct tally_cpu *cpu__open(const struct cpu_opts *opts)
 	c->removal = bpfmap__has_percpu_lookup();
 	/* The removal handler counts the removals: without it the count would miss them. */
 	c->tree = c->removal && !opts->force_walks;
-	c->exit_hook = true;
 	for (;;) {
 		err = -EINVAL;
-		if (!opts->force_raw_tp)
-			err = cpu__load(c, opts, false);
 		/*
-		 * The exit hook makes a killed task's last stretch its cgroup's; without it,
-		 * tp_btf still beats raw_tp. Whatever refused it, try once without.
+		 * tp_btf, then raw_tp, each with the exit hook and then without it: the hook makes
+		 * a killed task's last stretch its cgroup's, but tp_btf's cheaper switches matter
+		 * more. EPERM will not improve with another program type: report it as is.
 		 */
-		if (err && c->exit_hook && !opts->force_raw_tp) {
-			c->exit_hook = false;
-			continue;
+		for (int raw = opts->force_raw_tp; raw < 2 && err && err != -EPERM; raw++) {
+			for (int hook = 1; hook >= 0 && err && err != -EPERM; hook--) {
+				c->exit_hook = hook;
+				err = cpu__load(c, opts, raw);
+			}
 		}
-		/* EPERM will not improve with another program type: report it as is. */
-		if (err && err != -EPERM)
-			err = cpu__load(c, opts, true);
 		if (!err || err == -EPERM || !c->tree)
 			break;
 		/* Counting tree changes is an optimisation: without it, walk every time. */
